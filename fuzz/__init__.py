@@ -1,0 +1,3 @@
+"""panicfuzz engine: a deterministic trio machine for panic-path protocols."""
+
+__version__ = "0.1.0"

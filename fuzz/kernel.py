@@ -1,0 +1,503 @@
+"""Primitives with kernel names: the only way a model touches shared state.
+
+Each `async` primitive is one atomic step: it reaches a schedule point first
+and takes effect only when its CPU is chosen to run. Plain functions
+(`smp_processor_id`, `in_nmi`, `irqs_disabled`) read the CPU's own state and
+are not schedule points.
+
+Spinning is written as in the kernel: `while await READ_ONCE(x): await
+cpu_relax()`. A loop iteration that wrote nothing and read the same values as
+the one before blocks its CPU until one of those cells is written, so the
+engine can tell a CPU that spins forever from one that makes progress. Such a
+loop must not count in a local variable; write a bounded wait with
+`spin_until_cond_timeout()` (or `udelay`/`mdelay`) so its deadline is known.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Awaitable, Callable
+
+from .cells import Cell, DeviceCounter, cpumask_t, raw_spinlock_t
+from .machine import IDLE, Halt, Kind, Machine, Poll, Sleep, Spin, Violation, _is_model_code, current_machine
+
+NSEC_PER_USEC = 1_000
+USEC_PER_MSEC = 1_000
+USEC_PER_SEC = 1_000_000
+
+
+def _here():
+    m = current_machine()
+    return m, m.current
+
+
+def _caller_function() -> str:
+    f = sys._getframe(2)
+    while f is not None and not _is_model_code(f.f_code.co_filename):
+        f = f.f_back
+    return f.f_code.co_name if f is not None else "?"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(int(v))
+    return str(v)
+
+
+def _fmt_cell(c: Cell) -> str:
+    if isinstance(c, raw_spinlock_t):
+        return "unlocked" if c.value is None else f"locked by CPU{c.value}"
+    return _fmt(c.value)
+
+
+# -- the CPU's own state (no schedule point) --------------------------------
+
+
+def smp_processor_id() -> int:
+    return current_machine().current.id
+
+
+def in_nmi() -> bool:
+    return current_machine().current.nmi_depth > 0
+
+
+def irqs_disabled() -> bool:
+    return current_machine().current.irqs_off
+
+
+def user_mode() -> bool:
+    """Whether the interrupted context of the running handler was user mode."""
+    return current_machine().current.contexts[-1][1]
+
+
+def in_context(name: str) -> bool:
+    """Whether the CPU is inside a handler for the interrupt or exception `name`."""
+    return any(c == name for c, _ in current_machine().current.contexts)
+
+
+def context_of(cpu: int) -> str:
+    """The innermost context of CPU `cpu`: "task" or the interrupt it is handling."""
+    return current_machine().cpus[cpu].contexts[-1][0]
+
+
+def nmi_enter() -> None:
+    """Make the running context NMI-class (`__nmi_enter`): `in_nmi()` becomes true."""
+    m, cpu = _here()
+    cpu.nmi_depth += 1
+    m.event(cpu, "nmi_enter(): in_nmi() = 1")
+
+
+def local_clock() -> int:
+    """Virtual time in ns (per-CPU clock read; not shared memory)."""
+    return current_machine().now
+
+
+# -- plain shared words --------------------------------------------------------
+
+
+async def READ_ONCE(cell: Cell, *more: Cell, union: str = "") -> Any:  # noqa: N802 - kernel name
+    """Read one word; several cells read at once form a union word (`hpet.lockval`)."""
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    for c in (cell, *more):
+        m.note_read(cpu, c, c.value)
+    if not more:
+        m.event(cpu, f"READ_ONCE({cell}) = {_fmt(cell.value)}")
+        return cell.value
+    values = tuple(c.value for c in (cell, *more))
+    fields = ", ".join(f"{c.name.rpartition('.')[2]}={_fmt_cell(c)}" for c in (cell, *more))
+    m.event(cpu, f"READ_ONCE({union or '+'.join(map(str, (cell, *more)))}) = {{{fields}}}")
+    return values
+
+
+async def readl(reg: Cell) -> int:
+    """MMIO read of a device register; a `DeviceCounter` advances on every read."""
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    if isinstance(reg, DeviceCounter):
+        reg.value += 1
+    m.event(cpu, f"readl({reg}) = {reg.value}")
+    return reg.value
+
+
+async def WRITE_ONCE(cell: Cell, value: Any) -> None:  # noqa: N802 - kernel name
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    cell.value = value
+    m.note_write(cpu, cell)
+    m.event(cpu, f"WRITE_ONCE({cell}, {_fmt(value)})")
+
+
+smp_load_acquire = READ_ONCE
+smp_store_release = WRITE_ONCE
+
+
+async def _rmw(cell: Cell, fn: Callable[[Any], tuple[Any, Any]], text: str) -> Any:
+    """One atomic read-modify-write: fn(old) -> (new, result)."""
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    old = cell.value
+    new, result = fn(old)
+    if new != old:
+        cell.value = new
+        m.note_write(cpu, cell)
+    else:
+        m.note_read(cpu, cell, old)
+    m.event(cpu, text if result is None else f"{text} = {_fmt(result)}")
+    return result
+
+
+# -- atomic_t ---------------------------------------------------------------
+
+
+async def atomic_read(v: Cell) -> int:
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    m.note_read(cpu, v, v.value)
+    m.event(cpu, f"atomic_read(&{v}) = {_fmt(v.value)}")
+    return v.value
+
+
+async def atomic_set(v: Cell, i: int) -> None:
+    await _rmw(v, lambda old: (i, None), f"atomic_set(&{v}, {i})")
+
+
+async def atomic_add(i: int, v: Cell) -> None:
+    await _rmw(v, lambda old: (old + i, None), f"atomic_add({i}, &{v})")
+
+
+async def atomic_inc(v: Cell) -> None:
+    await _rmw(v, lambda old: (old + 1, None), f"atomic_inc(&{v})")
+
+
+async def atomic_dec(v: Cell) -> None:
+    await _rmw(v, lambda old: (old - 1, None), f"atomic_dec(&{v})")
+
+
+async def atomic_inc_return(v: Cell) -> int:
+    return await _rmw(v, lambda old: (old + 1, old + 1), f"atomic_inc_return(&{v})")
+
+
+async def atomic_dec_return(v: Cell) -> int:
+    return await _rmw(v, lambda old: (old - 1, old - 1), f"atomic_dec_return(&{v})")
+
+
+async def atomic_dec_and_test(v: Cell) -> bool:
+    return await _rmw(v, lambda old: (old - 1, old - 1 == 0), f"atomic_dec_and_test(&{v})")
+
+
+async def atomic_inc_not_zero(v: Cell) -> bool:
+    return await _rmw(v, lambda old: (old + 1, True) if old else (old, False), f"atomic_inc_not_zero(&{v})")
+
+
+async def atomic_cmpxchg(v: Cell, old: Any, new: Any) -> Any:
+    """Returns the value found; it is `old` exactly when the exchange happened."""
+    return await _rmw(v, lambda cur: (new if cur == old else cur, cur), f"atomic_cmpxchg(&{v}, {old}, {new})")
+
+
+async def atomic_xchg(v: Cell, new: Any) -> Any:
+    return await _rmw(v, lambda cur: (new, cur), f"atomic_xchg(&{v}, {new})")
+
+
+async def test_and_set_bit(nr: int, addr: Cell) -> bool:
+    bit = 1 << nr
+    return await _rmw(addr, lambda cur: (cur | bit, bool(cur & bit)), f"test_and_set_bit({nr}, &{addr})")
+
+
+# -- cpumasks -----------------------------------------------------------------
+
+
+async def cpumask_set_cpu(cpu: int, mask: cpumask_t) -> None:
+    await _rmw(mask, lambda cur: (cur | (1 << cpu), None), f"cpumask_set_cpu({cpu}, &{mask})")
+
+
+async def cpumask_clear_cpu(cpu: int, mask: cpumask_t) -> None:
+    await _rmw(mask, lambda cur: (cur & ~(1 << cpu), None), f"cpumask_clear_cpu({cpu}, &{mask})")
+
+
+async def cpumask_test_cpu(cpu: int, mask: cpumask_t) -> bool:
+    return await _read(mask, f"cpumask_test_cpu({cpu}, &{mask})", lambda v: bool(v >> cpu & 1))
+
+
+async def cpumask_weight(mask: cpumask_t) -> int:
+    return await _read(mask, f"cpumask_weight(&{mask})", int.bit_count)
+
+
+async def cpumask_empty(mask: cpumask_t) -> bool:
+    return await _read(mask, f"cpumask_empty(&{mask})", lambda v: v == 0)
+
+
+async def cpumask_read(mask: cpumask_t) -> int:
+    """A snapshot of the mask as a bitmask (one read)."""
+    return await _read(mask, f"READ {mask}", lambda v: v)
+
+
+async def cpumask_write(mask: cpumask_t, bits: int) -> None:
+    """Overwrite the mask (`cpumask_copy` into it, `cpumask_clear`)."""
+    await _rmw(mask, lambda cur: (bits, None), f"{mask} := {cpus_of(bits)}")
+
+
+def cpus_of(bits: int) -> str:
+    return "{" + ",".join(str(i) for i in range(bits.bit_length()) if bits >> i & 1) + "}"
+
+
+async def _read(mask: cpumask_t, text: str, result: Callable[[int], Any]) -> Any:
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    v = mask.value
+    m.note_read(cpu, mask, v)
+    r = result(v)
+    m.event(cpu, f"{text} = {cpus_of(v)}" if r is v else f"{text} = {_fmt(r)} ({cpus_of(v)})")
+    return r
+
+
+# -- spinlocks ------------------------------------------------------------------
+
+
+async def raw_spin_trylock(lock: raw_spinlock_t) -> bool:
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    return _trylock(m, cpu, lock, "raw_spin_trylock")
+
+
+def _trylock(m: Machine, cpu, lock: raw_spinlock_t, name: str) -> bool:
+    if lock.value is None:
+        lock.value = cpu.id
+        lock.taken_in = _caller_function()
+        m.note_write(cpu, lock)
+        m.event(cpu, f"{name}(&{lock}) = 1")
+        return True
+    m.note_read(cpu, lock, lock.value)
+    m.event(cpu, f"{name}(&{lock}) = 0 (held by CPU{lock.value})")
+    return False
+
+
+async def raw_spin_lock(lock: raw_spinlock_t) -> None:
+    m, cpu = _here()
+    while True:
+        await m.schedule_point(cpu)
+        if _trylock(m, cpu, lock, "raw_spin_lock"):
+            return
+        _relax(m, cpu)
+
+
+async def raw_spin_unlock(lock: raw_spinlock_t) -> None:
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    lock.value = None
+    m.note_write(cpu, lock)
+    m.event(cpu, f"raw_spin_unlock(&{lock})")
+
+
+async def raw_spin_is_locked(lock: raw_spinlock_t) -> bool:
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    m.note_read(cpu, lock, lock.value)
+    held = lock.value is not None
+    m.event(cpu, f"spin_is_locked(&{lock}) = {int(held)}")
+    return held
+
+
+async def raw_spin_lock_init(lock: raw_spinlock_t) -> None:
+    """Re-initialise the lock whoever holds it (lock busting, e.g. ioapic_zap_locks())."""
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    lock.value = None
+    m.note_write(cpu, lock)
+    m.event(cpu, f"raw_spin_lock_init(&{lock})")
+
+
+async def spin_lock_irqsave(lock: raw_spinlock_t) -> bool:
+    """local_irq_save() then spin for the lock with irqs off; returns the flags."""
+    flags = await local_irq_save()
+    await raw_spin_lock(lock)
+    return flags
+
+
+async def spin_unlock_irqrestore(lock: raw_spinlock_t, flags: bool) -> None:
+    await raw_spin_unlock(lock)
+    await local_irq_restore(flags)
+
+
+spin_lock = raw_spin_lock
+spin_unlock = raw_spin_unlock
+spin_trylock = raw_spin_trylock
+arch_spin_lock = raw_spin_lock
+arch_spin_trylock = raw_spin_trylock
+arch_spin_unlock = raw_spin_unlock
+arch_spin_is_locked = raw_spin_is_locked
+raw_spin_lock_irqsave = spin_lock_irqsave
+raw_spin_unlock_irqrestore = spin_unlock_irqrestore
+
+
+# -- interrupt flags ----------------------------------------------------------------
+
+
+async def _set_irqs(off: bool, text: str) -> bool:
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    was = cpu.irqs_off
+    cpu.irqs_off = off
+    m.event(cpu, text)
+    return was
+
+
+async def local_irq_save() -> bool:
+    """Disable interrupts; returns the flags (whether they were already off)."""
+    return await _set_irqs(True, "local_irq_save()")
+
+
+async def local_irq_restore(flags: bool) -> None:
+    await _set_irqs(flags, f"local_irq_restore() -> irqs {'off' if flags else 'on'}")
+
+
+async def local_irq_disable() -> None:
+    await _set_irqs(True, "local_irq_disable()")
+
+
+async def local_irq_enable() -> None:
+    await _set_irqs(False, "local_irq_enable()")
+
+
+async def local_daif_mask() -> None:
+    """arm64: mask IRQs *and* pseudo-NMIs (DAIF), unlike local_irq_disable()."""
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    cpu.irqs_off = True
+    cpu.nmi_blocked = True
+    m.event(cpu, "local_daif_mask()")
+
+
+# -- interrupts between CPUs ------------------------------------------------------
+
+
+async def send_IPI(target: int, handler: Callable[[], Awaitable[Any]], name: str, nmi: bool = False) -> None:  # noqa: N802
+    """Raise `handler` on CPU `target` as a maskable IPI, or as an NMI if `nmi`."""
+    await send_IPI_mask(1 << target, handler, name, nmi)
+
+
+async def send_IPI_mask(mask: int, handler: Callable[[], Awaitable[Any]], name: str, nmi: bool = False) -> None:  # noqa: N802
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    for c in m.cpus:
+        if mask >> c.id & 1:
+            m.raise_interrupt(c, Kind.NMI if nmi else Kind.IRQ, name, handler)
+    m.event(cpu, f"send {name} to CPU{cpus_of(mask)}")
+
+
+# -- spinning, time and halting -------------------------------------------------------
+
+
+def _relax(m: Machine, cpu) -> None:
+    cells = m.end_iteration(cpu)
+    if cells == ():
+        m.block(cpu, Halt("spins on nothing"))
+        m.event(cpu, "spins forever (reads nothing)")
+    elif cells:
+        m.block(cpu, Spin(cells))
+        m.event(cpu, "spins: " + ", ".join(str(c) for c in cells) + " unchanged")
+
+
+async def cpu_relax() -> None:
+    """End of one iteration of a spin loop (see the module docstring)."""
+    m, cpu = _here()
+    _relax(m, cpu)
+    await m.schedule_point(cpu)
+
+
+async def udelay(usecs: int) -> None:
+    """Busy-wait in virtual time; interrupts that are not masked are still taken."""
+    await ndelay(usecs * NSEC_PER_USEC)
+
+
+async def mdelay(msecs: int) -> None:
+    await ndelay(msecs * USEC_PER_MSEC * NSEC_PER_USEC)
+
+
+async def ndelay(nsecs: int) -> None:
+    m, cpu = _here()
+    deadline = m.now + nsecs
+    m.event(cpu, f"delay {_duration(nsecs)}")
+    while m.now < deadline:
+        m.block(cpu, Sleep(deadline))
+        await m.schedule_point(cpu)
+
+
+async def spin_until_cond_timeout(cond: Callable[[], Awaitable[bool]], usecs: int) -> bool:
+    """`while (!cond() && timeout--) udelay(1);` in virtual time: returns cond's last value.
+
+    Each evaluation of `cond` is a loop iteration; one that changed nothing
+    sleeps until a cell it read is written or the deadline passes.
+    """
+    m, cpu = _here()
+    deadline = m.now + usecs * NSEC_PER_USEC
+    m.end_iteration(cpu)
+    while True:
+        if await cond():
+            return True
+        if m.now >= deadline:
+            m.event(cpu, f"timed out after {_duration(usecs * NSEC_PER_USEC)}")
+            return False
+        cells = m.end_iteration(cpu)
+        if cells is not None:
+            m.block(cpu, Poll(cells, deadline))
+            m.event(cpu, "polls: " + ", ".join(str(c) for c in cells) + " unchanged")
+        await m.schedule_point(cpu)
+
+
+async def halt(where: str = "") -> None:
+    """Stop this CPU for good (`cpu_park_loop`, `native_halt` loop); never returns.
+
+    Interrupts that are still deliverable are taken; after each it halts again.
+    """
+    m, cpu = _here()
+    m.event(cpu, "halts" + (f" ({where})" if where else ""))
+    while True:
+        m.block(cpu, Halt(where))
+        await m.schedule_point(cpu)
+
+
+async def run_user_code() -> None:
+    """This CPU runs user space from now on: only interrupts bring it into the kernel."""
+    m, cpu = _here()
+    cpu.user = True
+    m.event(cpu, "in user mode")
+    while True:
+        m.block(cpu, IDLE)
+        await m.schedule_point(cpu)
+
+
+# -- the model's goal and invariants --------------------------------------------------
+
+
+async def goal_reached(what: str) -> None:
+    """The model's progress goal: the run ends here and counts as held."""
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    m.event(cpu, f"goal: {what}")
+    m.reach_goal()
+    await m.schedule_point(cpu)
+
+
+def BUG_ON(cond: bool, key: str, message: str) -> None:  # noqa: N802 - kernel name
+    """Fail the run with invariant `key` when `cond` holds."""
+    if cond:
+        raise Violation(key, message)
+
+
+def _duration(ns: int) -> str:
+    for unit, size in (("s", 10**9), ("ms", 10**6), ("us", 10**3)):
+        if ns >= size and ns % size == 0:
+            return f"{ns // size} {unit}"
+    return f"{ns} ns"
+
+
+async def raise_exception(name: str, handler: Callable[[], Awaitable[Any]]) -> None:
+    """A synchronous exception (#BP on an int3 byte, #PF, #GP) raised by the running code.
+
+    It is taken at this instruction boundary, whatever the irq flags: the
+    handler runs as a new context on this CPU, then the caller continues.
+    """
+    m, cpu = _here()
+    m.raise_interrupt(cpu, Kind.EXC, name, handler)
+    await m.schedule_point(cpu)

@@ -1,0 +1,111 @@
+"""What a protocol model declares, and the base class models derive from.
+
+A model is a class whose methods are the kernel functions it models (kernel
+names, a citation above each) and whose attributes are the shared state
+(cells from `fuzz.cells`). One instance is one fresh machine state. Variants
+are small switches read inside the methods, never copies of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Coroutine
+
+import attrs
+
+from .machine import Kind
+
+OUTCOMES = ("holds", "fails")
+FAILURE_KINDS = ("deadlock", "livelock", "hang", "invariant", "model-error")
+
+
+@attrs.frozen
+class Variant:
+    """One version of the protocol and the outcome the model claims for it."""
+
+    name: str
+    expected: str  # "holds" | "fails"
+    summary: str
+    kind: str | None = None  # the failure kind expected when it fails
+    source: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.expected not in OUTCOMES:
+            raise ValueError(f"variant {self.name}: expected must be one of {OUTCOMES}")
+        if (self.expected == "fails") != (self.kind is not None):
+            raise ValueError(f"variant {self.name}: a failing variant names its failure kind, a holding one none")
+
+
+@attrs.frozen
+class Event:
+    """An injectable interrupt or exception, with its limit per run.
+
+    `handler` and `guard` are functions of the model instance (plain methods).
+    A broadcast event is one action that hits every CPU; otherwise there is one
+    action per CPU for which `guard(model, cpu)` holds.
+    """
+
+    name: str
+    kind: Kind
+    handler: Callable[[Any], Coroutine]
+    limit: int = 1
+    broadcast: bool = False
+    guard: Callable[[Any, int | None], bool] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if "@" in self.name or self.name.startswith("cpu"):
+            raise ValueError(f"event name {self.name!r} may not contain '@' or start with 'cpu'")
+
+    def bind(self, model: Any) -> Callable[[], Coroutine]:
+        return lambda: self.handler(model)
+
+
+class Model:
+    """Base class of protocol models. Subclasses set the class attributes."""
+
+    name: ClassVar[str]
+    source: ClassVar[str]  # kernel files/functions/versions and the LKML thread
+    variants: ClassVar[tuple[Variant, ...]]
+    ncpus: ClassVar[int]
+    events: ClassVar[tuple[Event, ...]] = ()
+    goal: ClassVar[str | None] = None  # what goal_reached() marks; None: every CPU finishes
+    max_steps: ClassVar[int] = 2000  # hang budget for one run
+
+    def __init__(self, variant: str):
+        if variant not in {v.name for v in self.variants}:
+            raise KeyError(variant)
+        self.variant = variant
+
+    @classmethod
+    def variant_info(cls, name: str) -> Variant:
+        for v in cls.variants:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    @classmethod
+    def event(cls, name: str) -> Event:
+        for e in cls.events:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def cpu_label(self, cpu: int) -> str:
+        return f"CPU{cpu}"
+
+    def starts_in_user_mode(self, cpu: int) -> bool:
+        """Whether CPU `cpu` runs user code from the start (its entry is `run_user_code()`)."""
+        return False
+
+    async def cpu_main(self, cpu: int) -> None:
+        """What CPU `cpu` runs from the start of the run."""
+        raise NotImplementedError
+
+    def goal_pending(self) -> bool:
+        """Whether a run that stops now still owes its goal (default: whenever one is set)."""
+        return self.goal is not None
+
+    def check(self) -> None:
+        """Invariants checked after every step: raise `Violation` (via BUG_ON)."""
+
+    def final_check(self) -> None:
+        """Invariants checked when the run ends without another failure."""

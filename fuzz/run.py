@@ -1,0 +1,47 @@
+"""One run of a model: the pure function (protocol, variant, config, decisions) -> result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import attrs
+
+from .machine import Machine, Outcome
+from .model import Model
+from .oracles import signature
+from .trace import Action, Size, measure
+
+
+@attrs.frozen
+class RunResult:
+    outcome: Outcome
+    trace: tuple[Action, ...]
+    kinds: str
+    log: tuple[tuple, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome.kind is not None
+
+    @property
+    def signature(self) -> str | None:
+        if self.outcome.kind is None:
+            return None
+        return signature(self.outcome.kind, self.outcome.signature_parts)
+
+    @property
+    def size(self) -> Size:
+        return measure(list(self.trace), self.kinds)
+
+    def log_digest(self) -> str:
+        blob = json.dumps(self.log, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def execute(model_cls: type[Model], variant: str, decisions, *, max_steps: int | None = None, logging: bool = False) -> RunResult:
+    """Build a fresh model and machine, run them to the end, and report."""
+    model = model_cls(variant)
+    m = Machine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
+    outcome = m.run()
+    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log))

@@ -1,0 +1,79 @@
+"""Actions, traces and the size order of schedules.
+
+A trace is the full list of chosen actions, one per decision; replay needs
+nothing else. Its text form is a list of short strings ("cpu1",
+"#MC broadcast", "#GP@cpu0") so that a corpus file stays readable.
+
+Size order (design §2, after DejaFu): fewer preemptions, then fewer injected
+events, then fewer other switches, then fewer steps, then the smaller trace.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Run:
+    """Let `cpu` take its next step."""
+
+    cpu: int
+
+    def __str__(self) -> str:
+        return f"cpu{self.cpu}"
+
+
+@attrs.frozen
+class Inject:
+    """Deliver the model's injectable `event` to `cpu` (None: a broadcast)."""
+
+    event: str
+    cpu: int | None = None
+
+    def __str__(self) -> str:
+        return self.event if self.cpu is None else f"{self.event}@cpu{self.cpu}"
+
+
+Action = Run | Inject
+
+
+def parse_action(text: str) -> Action:
+    """Inverse of str(action). Raises ValueError on malformed text."""
+    if text.startswith("cpu") and text[3:].isdigit():
+        return Run(int(text[3:]))
+    event, sep, where = text.rpartition("@cpu")
+    if sep and where.isdigit() and event:
+        return Inject(event, int(where))
+    if not text or "@" in text:
+        raise ValueError(f"not an action: {text!r}")
+    return Inject(text, None)
+
+
+@attrs.frozen(order=True)
+class Size:
+    """How big a schedule is, ordered as design §2 says."""
+
+    preemptions: int
+    injected: int
+    switches: int
+    steps: int
+    trace: tuple[str, ...] = attrs.field(repr=False)
+
+    def as_dict(self) -> dict:
+        return {
+            "preemptions": self.preemptions,
+            "injected_events": self.injected,
+            "switches": self.switches,
+            "steps": self.steps,
+        }
+
+
+def measure(trace: list[Action], kinds: str) -> Size:
+    """Size of a trace from the machine's record of each decision's kind.
+
+    `kinds` has one letter per decision: d = default, p = preemption (a switch
+    away from a CPU that could still run), s = another non-default switch,
+    i = injected event.
+    """
+    steps = sum(1 for a in trace if isinstance(a, Run))
+    return Size(kinds.count("p"), kinds.count("i"), kinds.count("s"), steps, tuple(map(str, trace)))

@@ -1,0 +1,12 @@
+"""Trace-level minimisation, run after any search strategy.
+
+A reproducer is shrunk as a list of deviations from the default action
+(`fuzz.strategies.deviations_of`). Each pass proposes smaller candidates; one
+is kept only if its run fails with the same signature and is smaller in the
+order of design §2 (`fuzz.trace.Size`). The passes form one flat list and
+count their calls and successes, as Hypothesis' shrinker does.
+"""
+
+from .shrink import PASSES, ShrinkReport, shrink
+
+__all__ = ["PASSES", "ShrinkReport", "shrink"]

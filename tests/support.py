@@ -1,0 +1,43 @@
+"""Shared checks for protocol tests: an expected outcome is a claim tested by searching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import protocols
+from fuzz import corpus
+from fuzz.run import execute
+from fuzz.search import SearchReport, search
+from fuzz.strategies import Replay
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+def search_variant(protocol: str, variant: str, *, max_schedules: int, seed: int = 0, strategy: str = "hypothesis") -> SearchReport:
+    return search(protocols.load(protocol), variant, strategy=strategy, max_schedules=max_schedules, seed=seed)
+
+
+def assert_expected(protocol: str, variant: str, report: SearchReport) -> None:
+    """The search gave the variant's declared outcome."""
+    info = protocols.load(protocol).variant_info(variant)
+    kinds = sorted({f.result.outcome.kind for f in report.findings})
+    messages = "\n\n".join(f.result.outcome.message for f in report.findings)
+    if info.expected == "holds":
+        assert not kinds, f"{protocol}/{variant} should hold but the search found:\n{messages}"
+    else:
+        assert info.kind in kinds, f"{protocol}/{variant} should fail with {info.kind}, found {kinds or 'nothing'}"
+
+
+def saved_cases(protocol: str, variant: str | None = None) -> list[Path]:
+    """Corpus files shipped in the repo for a protocol (and variant)."""
+    base = CORPUS / protocol
+    if variant:
+        base = base / variant
+    return sorted(base.rglob("*.json")) if base.exists() else []
+
+
+def replay_on(path: Path, variant: str):
+    """Lenient replay of a saved case on `variant` (the fix-survives question)."""
+    data = corpus.load(path)
+    model = protocols.load(data["protocol"])
+    return execute(model, variant, Replay(corpus.trace_of(path, data), data["kinds"], strict=False))
