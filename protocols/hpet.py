@@ -60,6 +60,7 @@ NCPUS = 2
 
 class Hpet(Model):
     name = "hpet"
+    seed = 0
     source = (
         "arch/x86/kernel/hpet.c read_hpet() (v6.x); arch/x86/kernel/cpu/mce/core.c; "
         "LKML 'x86/hpet: Read HPET directly if panic in progress' (May 2024)"
