@@ -62,8 +62,8 @@ def load(path: Path) -> dict[str, Any]:
         raise CorpusError(f"{path}: field 'schema' is {data['schema']!r}; this panicfuzz reads schema {SCHEMA}")
     if not isinstance(data["trace"], list) or not all(isinstance(a, str) for a in data["trace"]):
         raise CorpusError(f"{path}: field 'trace' must be a list of action strings")
-    if not isinstance(data["kinds"], str) or len(data["kinds"]) != len(data["trace"]) or set(data["kinds"]) - set("dpsi"):
-        raise CorpusError(f"{path}: field 'kinds' must be one letter of d/p/s/i per trace action")
+    if not isinstance(data["kinds"], str) or len(data["kinds"]) != len(data["trace"]) or set(data["kinds"]) - set("dpsif"):
+        raise CorpusError(f"{path}: field 'kinds' must be one letter of d/p/s/i/f per trace action")
     return data
 
 

@@ -190,6 +190,11 @@ async def atomic_inc_not_zero(v: Cell) -> bool:
     return await _rmw(v, lambda old: (old + 1, True) if old else (old, False), f"atomic_inc_not_zero(&{v})")
 
 
+async def atomic_add_unless(v: Cell, a: int, u: int) -> bool:
+    """Add `a` unless the value is `u`; returns whether it added."""
+    return await _rmw(v, lambda old: (old + a, True) if old != u else (old, False), f"atomic_add_unless(&{v}, {a}, {u})")
+
+
 async def atomic_cmpxchg(v: Cell, old: Any, new: Any) -> Any:
     """Returns the value found; it is `old` exactly when the exchange happened."""
     return await _rmw(v, lambda cur: (new if cur == old else cur, cur), f"atomic_cmpxchg(&{v}, {old}, {new})")

@@ -187,7 +187,10 @@ class Machine:
         self.now = 0  # virtual time, ns
         self.steps = 0
         self.trace: list[Action] = []
-        self.kinds: list[str] = []  # per decision: d(efault) p(reemption) s(witch) i(njection)
+        # Per decision: d(efault) p(reemption) s(witch) i(njection), or f: taken by the
+        # machine's own fair scheduler after the step budget (see fuzz.livelock).
+        self.kinds: list[str] = []
+        self.fair = None
         self.log: list[tuple] = []
         self.last = 0  # CPU that took the last step
         self.current: Cpu = self.cpus[0]
@@ -216,7 +219,7 @@ class Machine:
                     nursery.start_soon(self._cpu_main, cpu)
 
     async def _cpu_main(self, cpu: Cpu) -> None:
-        cpu.task = trio.lowlevel.current_task()
+        cpu.task = self._current_task()
         try:
             # Parked before its first step: trio's start order never matters.
             # The last CPU task to start makes the first decision.
@@ -266,6 +269,11 @@ class Machine:
 
     def _wake(self, cpu: Cpu) -> None:
         trio.lowlevel.reschedule(cpu.task)
+
+    # _park/_wake/_current_task/_finish and run() are the whole driver interface:
+    # fuzz.bare.BareMachine overrides them to drive the same CPUs without trio.
+    def _current_task(self) -> Any:
+        return trio.lowlevel.current_task()
 
     async def _yield(self, cpu: Cpu, count: bool = True) -> None:
         """End `cpu`'s step; return when `cpu` is chosen to take its next one."""
@@ -355,12 +363,26 @@ class Machine:
 
                 self._finish(self._final(terminal_outcome(self)))
                 return None
-            if self.steps >= self.max_steps:
+            if self.steps >= self.max_steps and self.fair is None:
+                from .livelock import FairContinuation
+
+                self.fair = FairContinuation()
+                self.event(None, f"step budget ({self.max_steps}) spent before the goal: continuing fairly")
+            if self.steps >= 2 * self.max_steps:
                 from .oracles import hang_outcome
 
                 self._finish(hang_outcome(self))
                 return None
             enabled: list[Action] = [Run(c.id) for c in runnable]
+            if self.fair is not None:
+                action = self.fair.choose(self, enabled)
+                if isinstance(action, Outcome):
+                    self._finish(action)
+                    return None
+                self.trace.append(action)
+                self.kinds.append("f")
+                self.last = action.cpu
+                return self.cpus[action.cpu]
             enabled += self._injections()
             action = self.decisions.choose(self, enabled)
             self.trace.append(action)
@@ -477,7 +499,7 @@ class Machine:
 
     def model_frames(self, cpu: Cpu) -> list[str]:
         """Model function names on `cpu`'s stack, outermost first."""
-        if cpu is self.current and trio.lowlevel.current_task() is cpu.task:
+        if cpu is self.current and self._current_task() is cpu.task:
             return [f.f_code.co_name for f in _model_stack(sys._getframe(1))]
         names = []
         coro = cpu.task.coro if cpu.task is not None else None

@@ -115,7 +115,7 @@ def hang_outcome(m: Machine) -> Outcome:
     busy = sorted({m.where(c) for c in m.cpus if m.runnable(c)})
     goal = m.model.goal or "every CPU finishing"
     message = (
-        f"hang (unproven): no progress to {goal} within {m.max_steps} steps; "
-        f"still running: {', '.join(busy)}"
+        f"hang (unproven): {goal} not reached within {m.max_steps} steps, nor in {m.max_steps} more "
+        f"under a fair schedule, and no machine state repeated; still running: {', '.join(busy)}"
     )
     return Outcome("hang", message, ("hang", tuple(busy)))

@@ -73,7 +73,8 @@ def measure(trace: list[Action], kinds: str) -> Size:
 
     `kinds` has one letter per decision: d = default, p = preemption (a switch
     away from a CPU that could still run), s = another non-default switch,
-    i = injected event.
+    i = injected event, f = taken by the machine's fair scheduler after the
+    step budget (not a choice of the schedule, so it costs nothing).
     """
     steps = sum(1 for a in trace if isinstance(a, Run))
     return Size(kinds.count("p"), kinds.count("i"), kinds.count("s"), steps, tuple(map(str, trace)))

@@ -48,6 +48,8 @@ def deviations_of(trace: Sequence[Action], kinds: str) -> list[tuple[int, Action
     out: list[tuple[int, Action]] = []
     gap = 0
     for action, kind in zip(trace, kinds):
+        if kind == "f":  # the machine's own fair continuation: replays by itself
+            break
         if kind == "d":
             gap += 1
         else:

@@ -1,0 +1,86 @@
+"""The command line as a user meets it: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fuzz.cli import main
+from tests.support import saved_cases
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_json_has_every_variant_with_its_claim(capsys):
+    code, out, _ = run(capsys, "list", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert {"protocol", "variant", "expected", "expected_kind", "source"} <= set(rows[0])
+    hpet = {r["variant"]: r for r in rows if r["protocol"] == "hpet"}
+    assert hpet["mainline"]["expected"] == "fails" and hpet["mainline"]["expected_kind"] == "deadlock"
+    assert hpet["panic-cpu-check"]["expected"] == "holds"
+
+
+def test_fuzz_finds_saves_and_exits_1(capsys, tmp_path):
+    code, out, _ = run(capsys, "fuzz", "hpet", "--variant", "mainline", "--max-schedules", "300", "--corpus", str(tmp_path), "--json")
+    report = json.loads(out)
+    assert code == 1
+    assert report["failure"]["kind"] == "deadlock"
+    assert set(report["failure"]) >= {"kind", "message", "signature", "steps", "preemptions", "injected_events"}
+    assert report["corpus_file"] and json.loads(open(report["corpus_file"]).read())["protocol"] == "hpet"
+
+
+def test_fuzz_prints_the_timeline_and_the_replay_recipe(capsys, tmp_path):
+    code, out, _ = run(capsys, "fuzz", "hpet", "--variant", "mainline", "--max-schedules", "300", "--first", "--corpus", str(tmp_path))
+    assert code == 1
+    assert out.startswith("hpet / mainline: DEADLOCK")
+    assert "CPU0 (kernel mode)" in out and "replay: panicfuzz replay " in out
+
+
+def test_fuzz_of_a_fix_exits_0(capsys, tmp_path):
+    code, out, _ = run(capsys, "fuzz", "hpet", "--variant", "panic-cpu-check", "--max-schedules", "200", "--corpus", str(tmp_path), "--json")
+    assert code == 0 and json.loads(out)["failure"] is None
+
+
+def test_replay_reproduces_and_fixed_variant_survives(capsys):
+    files = [str(p) for p in saved_cases("hpet", "mainline")]
+    code, out, _ = run(capsys, "replay", *files, "--json")
+    assert code == 0
+    assert all(r["reproduced"] and r["identical"] for r in json.loads(out))
+    code, out, _ = run(capsys, "replay", *files, "--variant", "panic-cpu-check", "--json")
+    assert code == 0
+    assert all(r["failure"] is None and not r["reproduced"] for r in json.loads(out))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fuzz", "nosuch"], "unknown protocol 'nosuch'"),
+        (["fuzz", "hpet", "--variant", "v9"], "protocol 'hpet' has no variant 'v9'"),
+        (["fuzz", "hpet", "--max-schedules", "0"], "--max-schedules must be at least 1, not 0"),
+        (["replay", "/nonexistent.json"], "/nonexistent.json: no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+
+
+def test_replay_names_bad_field(capsys, tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text('{"schema": 1, "protocol": "hpet", "variant": "nope", "trace": [], "kinds": "", "failure": {}}')
+    code, _, err = run(capsys, "replay", str(bad))
+    assert code == 2 and "has no variant 'nope'" in err
+
+
+def test_help_teaches(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["fuzz", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "exit status" in out and "--max-schedules" in out

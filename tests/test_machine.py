@@ -1,0 +1,121 @@
+"""Machine semantics, pinned down on toy models with hand-written traces."""
+
+from __future__ import annotations
+
+import ast
+
+from fuzz.machine import Kind, Machine
+from fuzz.run import execute
+from fuzz.strategies import Deviations, Replay
+from fuzz.trace import Inject, Run, parse_action
+from tests.toys import Flood, Halter, Semantics
+
+
+def run(model, devs, variant="base", **kw):
+    return execute(model, variant, Deviations(devs), logging=True, **kw)
+
+
+def seen(result) -> tuple:
+    """The final value of the toy's `seen` cell, read back from the event log."""
+    last = [e[3] for e in result.log if e[3].startswith("WRITE_ONCE(seen, ")][-1]
+    return ast.literal_eval(last[len("WRITE_ONCE(seen, ") : -1])
+
+
+# Decision 0 starts CPU0, which runs up to its first primitive; decision n (n >= 1)
+# lets the n-th primitive of CPU0 take effect.
+
+
+def test_default_schedule_holds():
+    r = run(Semantics, [])
+    assert r.outcome.kind is None
+    assert set(r.kinds) == {"d"}
+
+
+def test_masked_irq_stays_pending_until_irqs_are_enabled():
+    # Raise the IRQ once CPU0's local_irq_disable() has taken effect.
+    r = run(Semantics, [(2, Inject("IRQ", 0))])
+    # Delivered right after local_irq_enable(), before the next step of the interrupted code.
+    assert seen(r) == (("irqs-off",), ("irq", False, False, 0), ("irqs-on",))
+    entry = [i for i, e in enumerate(r.log) if e[3].startswith("> IRQ")][0]
+    enable = [i for i, e in enumerate(r.log) if e[3] == "local_irq_enable()"][0]
+    assert entry > enable
+
+
+def test_nmi_is_delivered_with_irqs_off_and_latched_while_one_runs():
+    # The first NMI arrives with irqs off; the second while the first handler runs.
+    r = run(Semantics, [(2, Inject("NMI", 0)), (1, Inject("NMI", 0))])
+    notes = [x for x in seen(r) if x[0] == "nmi"]
+    assert notes == [("nmi", True, False, 1), ("nmi", True, False, 1)]  # never nested
+    entries = [i for i, e in enumerate(r.log) if e[3].startswith("> NMI")]
+    returns = [i for i, e in enumerate(r.log) if e[3] == "< return from NMI"]
+    assert entries[1] > returns[0]
+
+
+def test_nmi_latch_holds_at_most_one_pending():
+    m = Machine(Semantics("base"), Deviations([]), max_steps=10)
+    cpu = m.cpus[0]
+    for _ in range(3):
+        m.raise_interrupt(cpu, Kind.NMI, "NMI", lambda: None)
+    assert [p.kind for p in cpu.pending] == [Kind.NMI]
+
+
+def test_user_mode_mce_is_not_nmi_class_kernel_mode_is():
+    r = run(Semantics, [(1, Inject("#MC"))])
+    notes = [x for x in seen(r) if x[0] == "mce"]
+    # CPU0 in the kernel: in_nmi(); CPU1 from user mode: not NMI-class.
+    assert sorted(notes) == [("mce", False, True, 0), ("mce", True, False, 0)]
+
+
+def test_halted_cpu_never_runs_for_a_masked_irq_but_takes_an_nmi():
+    r = run(Halter, [])
+    assert r.outcome.kind is None
+    ran = [e[3] for e in r.log if e[3].startswith("WRITE_ONCE(ran")]
+    assert ran == ["WRITE_ONCE(ran, ('nmi',))"]
+    assert not any(e[3].startswith("> IPI") for e in r.log)
+
+
+def test_self_deadlock_in_exception_names_the_chain():
+    # #GP on CPU0 while it holds toy.lock: the handler spins on its own lock.
+    r = run(Semantics, [(3, Inject("#GP", 0))])
+    assert r.outcome.kind == "deadlock"
+    assert "spins in grab() (in #GP) on toy.lock, which it holds itself in the interrupted" in r.outcome.message
+
+
+def test_replay_reproduces_the_event_log_and_detects_divergence():
+    r = run(Semantics, [(1, Inject("#MC")), (0, Run(1))])
+    again = execute(Semantics, "base", Replay(r.trace), logging=True)
+    assert again.log_digest() == r.log_digest()
+    bad = list(r.trace)
+    bad[0] = parse_action("cpu7")
+    out = execute(Semantics, "base", Replay(bad))
+    assert out.outcome.kind == "model-error"
+    assert "nondeterministic at decision 0" in out.outcome.message
+
+
+def test_livelock_is_proven_by_a_lasso_and_the_cycle_repeats():
+    r = run(Flood, [], variant="flood")
+    assert r.outcome.kind == "livelock"
+    cycle = r.outcome.detail["cycle"]
+    start, length = cycle["start"], cycle["length"]
+    assert "cycle starts here" in " ".join(e[3] for e in r.log)
+    # Go around the cycle twice more by replaying its decisions: the state at each
+    # lap's start is the same.
+    trace = list(r.trace[:start]) + list(r.trace[start : start + length]) * 3
+    prints = []
+
+    class Probe(Replay):
+        def choose(self, m, enabled):
+            from fuzz.fingerprint import fingerprint
+
+            if self.pos in (start, start + length, start + 2 * length):
+                prints.append((fingerprint(m), m.last))
+            return super().choose(m, enabled)
+
+    execute(Flood, "flood", Probe(trace), max_steps=10_000)
+    assert len(prints) == 3 and prints[0] == prints[1] == prints[2]
+
+
+def test_a_starved_cpu_is_not_a_livelock():
+    # The bounded producer stops: whatever the schedule, the consumer drains.
+    r = run(Flood, [(0, Run(1))], variant="bounded")
+    assert r.outcome.kind is None

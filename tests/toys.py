@@ -1,0 +1,150 @@
+"""Tiny models that pin down engine semantics (not kernel protocols)."""
+
+from __future__ import annotations
+
+from fuzz.cells import Cell, atomic_t, raw_spinlock_t
+from fuzz.kernel import (
+    READ_ONCE,
+    atomic_add_unless,
+    atomic_dec,
+    atomic_read,
+    WRITE_ONCE,
+    goal_reached,
+    halt,
+    in_nmi,
+    local_irq_disable,
+    local_irq_enable,
+    raw_spin_lock,
+    raw_spin_unlock,
+    run_user_code,
+    send_IPI,
+    udelay,
+    user_mode,
+)
+from fuzz.machine import Kind, current_machine
+from fuzz.model import Event, Model, Variant
+
+
+class Flood(Model):
+    """A consumer that must drain a bounded buffer that a producer may refill forever."""
+
+    name = "toy-flood"
+    seed = 100
+    ncpus = 2
+    goal = "CPU0 drains the buffer"
+    max_steps = 150
+    variants = (
+        Variant("bounded", "holds", "the producer writes three records"),
+        Variant("flood", "fails", "the producer writes forever, faster than the consumer", kind="livelock"),
+    )
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.pending = atomic_t("pending", 1)
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 0:
+            while await atomic_read(self.pending):
+                await udelay(10)  # one record through a slow console
+                await atomic_dec(self.pending)
+            await goal_reached("buffer drained")
+        elif self.variant == "bounded":
+            for _ in range(3):
+                await self.produce()
+        else:
+            while True:
+                await self.produce()
+
+    async def produce(self) -> None:
+        await udelay(3)
+        await atomic_add_unless(self.pending, 1, 4)  # a ring buffer of four records
+
+
+class Semantics(Model):
+    """CPU0 takes a lock and masks irqs; CPU1 is in user mode. Events probe delivery rules."""
+
+    name = "toy-semantics"
+    seed = 101
+    ncpus = 2
+    max_steps = 100
+    variants = (Variant("base", "holds", "no deadlock unless an event makes one"),)
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.lock = raw_spinlock_t("toy.lock")
+        self.seen = Cell("seen", ())  # (event, in_nmi, user_mode) per handler run
+
+    def starts_in_user_mode(self, cpu: int) -> bool:
+        return cpu == 1
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 1:
+            await run_user_code()
+        await local_irq_disable()
+        await raw_spin_lock(self.lock)
+        await WRITE_ONCE(self.seen, await READ_ONCE(self.seen) + (("irqs-off",),))
+        await raw_spin_unlock(self.lock)
+        await local_irq_enable()
+        await WRITE_ONCE(self.seen, await READ_ONCE(self.seen) + (("irqs-on",),))
+
+    async def note(self, what: str) -> None:
+        nmis = sum(name == "NMI" for name, _ in current_machine().current.contexts)
+        await WRITE_ONCE(self.seen, await READ_ONCE(self.seen) + ((what, in_nmi(), user_mode(), nmis),))
+
+    async def irq(self) -> None:
+        await self.note("irq")
+
+    async def nmi(self) -> None:
+        await self.note("nmi")
+        await udelay(5)
+
+    async def mce(self) -> None:
+        await self.note("mce")
+
+    async def grab(self) -> None:
+        """An exception handler that needs the lock its own CPU holds: a self-deadlock."""
+        await raw_spin_lock(self.lock)
+
+    async def stop(self) -> None:
+        await halt("stop")
+
+    async def ipi_and_stop(self) -> None:
+        await send_IPI(0, self.stop, "STOP")
+        await self.note("sent")
+
+    events = (
+        Event("IRQ", Kind.IRQ, irq, limit=1),
+        Event("NMI", Kind.NMI, nmi, limit=2),
+        Event("#MC", Kind.MCE, mce, broadcast=True),
+        Event("#GP", Kind.EXC, grab),
+    )
+
+
+
+
+
+class Halter(Model):
+    """CPU0 halts with irqs off; CPU1 sends it an IPI and then an NMI."""
+
+    name = "toy-halter"
+    seed = 102
+    ncpus = 2
+    max_steps = 100
+    variants = (Variant("base", "holds", "a halted CPU only runs for an NMI"),)
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.ran = Cell("ran", ())
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 0:
+            await local_irq_disable()
+            await halt("test")
+        await send_IPI(0, self.handler_irq, "IPI")
+        await send_IPI(0, self.handler_nmi, "NMI", nmi=True)
+
+    async def handler_irq(self) -> None:
+        await WRITE_ONCE(self.ran, await READ_ONCE(self.ran) + ("irq",))
+
+    async def handler_nmi(self) -> None:
+        await WRITE_ONCE(self.ran, await READ_ONCE(self.ran) + ("nmi",))
