@@ -506,3 +506,11 @@ async def raise_exception(name: str, handler: Callable[[], Awaitable[Any]]) -> N
     m, cpu = _here()
     m.raise_interrupt(cpu, Kind.EXC, name, handler)
     await m.schedule_point(cpu)
+
+
+def trace_printk(text: str) -> None:
+    """Annotate the timeline with what the running code just did to its own
+    (CPU-local) state, e.g. `int3_emulate_call(regs, func)`. Not a schedule
+    point and touches no shared state; shown only when the event log is on."""
+    m, cpu = _here()
+    m.event(cpu, text)
