@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import protocols
@@ -12,9 +13,17 @@ from fuzz.strategies import Replay
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
+# Search budgets in the tests are the CI profile's; PANICFUZZ_PROFILE=nightly
+# multiplies every one of them for a longer, deeper run of the same tests.
+PROFILES = {"ci": 1, "nightly": 20}
+try:
+    SCALE = PROFILES[os.environ.get("PANICFUZZ_PROFILE", "ci")]
+except KeyError:
+    raise SystemExit(f"PANICFUZZ_PROFILE must be one of {', '.join(PROFILES)}") from None
+
 
 def search_variant(protocol: str, variant: str, *, max_schedules: int, seed: int = 0, strategy: str = "hypothesis") -> SearchReport:
-    return search(protocols.load(protocol), variant, strategy=strategy, max_schedules=max_schedules, seed=seed)
+    return search(protocols.load(protocol), variant, strategy=strategy, max_schedules=max_schedules * SCALE, seed=seed)
 
 
 def assert_expected(protocol: str, variant: str, report: SearchReport) -> None:

@@ -24,7 +24,7 @@ def test_mainline_deadlocks_in_both_of_tglx_scenarios():
 @pytest.mark.parametrize("variant", ["panic-cpu-check", "panic-nmi-context"])
 def test_fixes_survive_a_real_search(variant, strategy):
     report = search_variant("hpet", variant, max_schedules=1500, seed=1, strategy=strategy)
-    assert report.schedules == 1500
+    assert report.schedules >= 1500
     assert_expected("hpet", variant, report)
 
 
