@@ -240,8 +240,6 @@ class Machine:
                 self._wake(nxt)
         except _Finished:
             pass
-        except trio.Cancelled:
-            raise
         except Violation as v:
             self._finish(Outcome("invariant", v.message, ("invariant", v.key)))
         except NondeterministicModel as e:

@@ -91,23 +91,32 @@ def terminal_outcome(m: Machine) -> Outcome:
     else:
         lines.append("Nothing can change either")
     message = ";\n".join(lines) + "."
+    return Outcome("deadlock", message, _shape(m, spinners or order))
+
+
+def _shape(m: Machine, stuck: list[Cpu]) -> tuple:
+    """What makes two deadlocks the same bug: where each stuck CPU is and what it waits for.
+
+    A spinner is described by its context path, function and the cells it spins on
+    (for a held lock: whether its own CPU holds it and where it was taken); without
+    spinners, by the state of every CPU that is neither done nor in user mode.
+    CPU numbers are left out.
+    """
     parts = []
-    for c in order:
+    for c in stuck:
         frames = m.model_frames(c)
-        state = type(c.wait).__name__.lower()
+        entry = [type(c.wait).__name__.lower(), _context_path(c), frames[-1] if frames else ""]
         if isinstance(c.wait, (Spin, Poll)):
-            rel = sorted(
-                ("self" if cell.value == c.id else "other", cell.name, cell.taken_in)
-                if isinstance(cell, raw_spinlock_t) and cell.value is not None
-                else ("cell", cell.name)
-                for cell in c.wait.cells
+            entry.append(
+                sorted(
+                    ("self" if cell.value == c.id else "other", cell.name, cell.taken_in)
+                    if isinstance(cell, raw_spinlock_t) and cell.value is not None
+                    else ("cell", cell.name)
+                    for cell in c.wait.cells
+                )
             )
-            parts.append(("spin", _context_path(c), frames[-1] if frames else "", rel))
-        elif c in spinners:
-            continue
-        elif not _holders(c) and not any(c.id in _holders(s) for s in spinners):
-            parts.append((state, _context_path(c), frames[-1] if frames else ""))
-    return Outcome("deadlock", message, tuple(sorted(parts, key=json.dumps)))
+        parts.append(entry)
+    return tuple(sorted(parts, key=json.dumps))
 
 
 def hang_outcome(m: Machine) -> Outcome:

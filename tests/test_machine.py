@@ -119,3 +119,12 @@ def test_a_starved_cpu_is_not_a_livelock():
     # The bounded producer stops: whatever the schedule, the consumer drains.
     r = run(Flood, [(0, Run(1))], variant="bounded")
     assert r.outcome.kind is None
+
+
+def test_a_python_error_in_a_model_is_a_model_error_with_its_location():
+    from tests.toys import Broken
+
+    r = run(Broken, [])
+    assert r.outcome.kind == "model-error"
+    assert r.outcome.message.startswith("ZeroDivisionError: integer division or modulo by zero (at toys.py:")
+    assert "in cpu_main()" in r.outcome.message

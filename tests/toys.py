@@ -148,3 +148,20 @@ class Halter(Model):
 
     async def handler_nmi(self) -> None:
         await WRITE_ONCE(self.ran, await READ_ONCE(self.ran) + ("nmi",))
+
+
+class Broken(Model):
+    """A model with a bug of its own: a Python error is a model error, not a protocol failure."""
+
+    name = "toy-broken"
+    seed = 103
+    ncpus = 1
+    variants = (Variant("base", "holds", "divides by zero on its second step"),)
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.x = Cell("x", 0)
+
+    async def cpu_main(self, cpu: int) -> None:
+        x = await READ_ONCE(self.x)
+        await WRITE_ONCE(self.x, 1 // x)
