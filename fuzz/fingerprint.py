@@ -2,8 +2,9 @@
 
 Two states with the same fingerprint behave the same from then on (the run is
 a pure function of state and decisions), provided the model keeps all its
-state in cells and in the locals of its coroutines. The fingerprint is
-meaningful within one process only (it uses `hash`), never saved.
+state in cells and in the locals of its coroutines. A fingerprint is a plain
+tuple compared by value (no hash collisions can fake a repeat); it is only
+ever kept in memory, never saved.
 
 It covers: every cell reachable from the model instance (or the model's own
 `fingerprint()` when it overrides one, e.g. to abstract a growing counter),
@@ -43,10 +44,10 @@ def model_state(model: Any) -> tuple:
     return tuple((c.name, _simple(c.value)) for c in cells_of(model))
 
 
-def fingerprint(m: Machine) -> int:
+def fingerprint(m: Machine) -> tuple:
     custom = getattr(m.model, "fingerprint", None)
     shared = custom() if custom is not None else model_state(m.model)
-    return hash((shared, tuple(_cpu_state(m, c) for c in m.cpus), tuple(sorted(m.used.items()))))
+    return (shared, tuple(_cpu_state(m, c) for c in m.cpus), tuple(sorted(m.used.items())))
 
 
 def _cpu_state(m: Machine, cpu: Cpu) -> tuple:

@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 class FairContinuation:
     def __init__(self) -> None:
         # fingerprint -> (decision index, event-log length, virtual time, steps)
-        self.seen: dict[int, tuple[int, int, int, int]] = {}
+        self.seen: dict[tuple, tuple[int, int, int, int]] = {}
         self.ran: list[tuple[int, str]] = []  # (cpu, where) for each step taken
 
     def choose(self, m: Machine, enabled: list[Action]) -> Action | Outcome:
-        fp = hash((fingerprint(m), m.last))
+        fp = (fingerprint(m), m.last)
         if fp in self.seen:
             return self._lasso(m, *self.seen[fp])
         self.seen[fp] = (len(m.trace), len(m.log), m.now, m.steps)
