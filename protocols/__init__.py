@@ -1,6 +1,8 @@
-"""The protocol models, discovered by module: each module defines one `fuzz.model.Model`.
+"""The protocol models: module `protocols/<name>.py` defines the `fuzz.model.Model` named <name>.
 
-Models are listed in the order of their `seed` (the LKML seed they come from).
+`load(name)` imports only that module, so one broken model does not stop the
+others; `names()` imports them all and lists them in the order of their
+`seed` (the LKML seed they come from).
 """
 
 from __future__ import annotations
@@ -14,22 +16,21 @@ from fuzz.model import Model
 
 
 @functools.cache
-def _registry() -> dict[str, type[Model]]:
-    found = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, Model) and obj is not Model and obj.__module__ == module.__name__:
-                found.append(obj)
-    found.sort(key=lambda m: (m.seed, m.name))
-    return {m.name: m for m in found}
-
-
 def load(name: str) -> type[Model]:
-    return _registry()[name]
+    """The model class of protocol `name`; KeyError if there is none."""
+    if name.startswith("_") or name not in _modules():
+        raise KeyError(name)
+    module = importlib.import_module(f"{__name__}.{name}")
+    for _, obj in inspect.getmembers(module, inspect.isclass):
+        if issubclass(obj, Model) and obj.__module__ == module.__name__ and obj.name == name:
+            return obj
+    raise KeyError(f"protocols/{name}.py defines no Model named {name!r}")
+
+
+@functools.cache
+def _modules() -> tuple[str, ...]:
+    return tuple(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
 
 
 def names() -> list[str]:
-    return list(_registry())
+    return [m.name for m in sorted(map(load, _modules()), key=lambda m: (m.seed, m.name))]
