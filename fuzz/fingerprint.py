@@ -16,6 +16,7 @@ The virtual clock itself is left out: only deadlines relative to it count.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cells import Cell
@@ -75,10 +76,13 @@ def _cpu_state(m: Machine, cpu: Cpu) -> tuple:
 
 
 def _frames(m: Machine, cpu: Cpu) -> tuple:
+    """Each frame of the CPU's stack, outermost first: model frames and the engine's
+    primitives (a CPU between the two steps of `spin_lock_irqsave` is not where it was
+    before them), with their simple locals; a deadline counts relative to the clock."""
     if cpu.task is None:
         return ()
     frames = []
-    if cpu is m.current and _running_in(cpu):
+    if cpu is m.current and _running_in(m, cpu):
         # Only the CPU's own frames: those older than the machine's decision point.
         f = sys._getframe(1)
         while f is not None and f.f_code.co_name != "_next":
@@ -87,6 +91,7 @@ def _frames(m: Machine, cpu: Cpu) -> tuple:
         while f is not None and f.f_code.co_name != "_cpu_main":
             frames.append(f)
             f = f.f_back
+        frames.reverse()
     else:
         coro = cpu.task.coro
         while coro is not None:
@@ -94,18 +99,29 @@ def _frames(m: Machine, cpu: Cpu) -> tuple:
                 frames.append(coro.cr_frame)
             coro = getattr(coro, "cr_await", None)
     return tuple(
-        (f.f_code.co_qualname, f.f_lasti, tuple((k, _simple(v)) for k, v in f.f_locals.items() if k != "self"))
+        (f.f_code.co_qualname, f.f_lasti, tuple((k, _local(m, k, v)) for k, v in f.f_locals.items() if k not in _SKIP))
         for f in frames
-        if _is_model_code(f.f_code.co_filename)
+        if f.f_code.co_name not in _DRIVER
+        and (_is_model_code(f.f_code.co_filename) or f.f_code.co_filename.startswith(_ENGINE))
     )
 
 
-def _running_in(cpu: Cpu) -> bool:
-    import trio
+# The driver's own frames say nothing about the CPU's state.
+_DRIVER = frozenset({"_cpu_main", "_yield", "_park", "_next", "_take_interrupts", "schedule_point"})
+_SKIP = frozenset({"self", "m", "cpu", "nxt"})
+_ENGINE = str(Path(__file__).parent)
 
+
+def _local(m: Machine, name: str, value: Any) -> Any:
+    if name == "deadline" and isinstance(value, int):
+        return ("in", value - m.now)
+    return _simple(value)
+
+
+def _running_in(m: Machine, cpu: Cpu) -> bool:
     try:
-        return trio.lowlevel.current_task() is cpu.task
-    except RuntimeError:
+        return m._current_task() is cpu.task  # the driver's task (trio, or fuzz.bare)
+    except RuntimeError:  # outside any run
         return False
 
 

@@ -26,10 +26,6 @@ def signature(kind: str, parts: tuple) -> str:
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def _context_path(cpu: Cpu) -> str:
-    return ">".join(name for name, _ in cpu.contexts)
-
-
 def describe(m: Machine, cpu: Cpu) -> str:
     """What `cpu` is doing, in the words of an LKML report."""
     w = cpu.wait
@@ -95,21 +91,22 @@ def terminal_outcome(m: Machine) -> Outcome:
 
 
 def _shape(m: Machine, stuck: list[Cpu]) -> tuple:
-    """What makes two deadlocks the same bug: where each stuck CPU is and what it waits for.
+    """What makes two deadlocks the same bug: the shape of the wait-for relation.
 
-    A spinner is described by its context path, function and the cells it spins on
-    (for a held lock: whether its own CPU holds it and where it was taken); without
-    spinners, by the state of every CPU that is neither done nor in user mode.
-    CPU numbers are left out.
+    A spinner is described by the function it spins in and what it spins on (a
+    lock held by itself or by another CPU, or plain cells); without spinners,
+    each CPU that is neither done nor in user mode by its state and function.
+    CPU numbers, the interrupt that led there and where a lock was taken are left
+    out: the same wait reached by another path is the same bug.
     """
     parts = []
     for c in stuck:
         frames = m.model_frames(c)
-        entry = [type(c.wait).__name__.lower(), _context_path(c), frames[-1] if frames else ""]
+        entry = [type(c.wait).__name__.lower(), frames[-1] if frames else ""]
         if isinstance(c.wait, (Spin, Poll)):
             entry.append(
                 sorted(
-                    ("self" if cell.value == c.id else "other", cell.name, cell.taken_in)
+                    ("self" if cell.value == c.id else "other", cell.name)
                     if isinstance(cell, raw_spinlock_t) and cell.value is not None
                     else ("cell", cell.name)
                     for cell in c.wait.cells

@@ -128,3 +128,31 @@ def test_a_python_error_in_a_model_is_a_model_error_with_its_location():
     assert r.outcome.kind == "model-error"
     assert r.outcome.message.startswith("ZeroDivisionError: integer division or modulo by zero (at toys.py:")
     assert "in cpu_main()" in r.outcome.message
+
+
+def test_fingerprint_sees_a_cpu_between_two_steps_of_one_primitive():
+    # With irqs already off, spin_lock_irqsave()'s local_irq_save() step changes no
+    # cell and no model frame, yet the CPU is one step further: a different state.
+    from fuzz.fingerprint import fingerprint
+    from tests.toys import Semantics
+
+    class Probe(Deviations):
+        def __init__(self):
+            super().__init__([])
+            self.prints = []
+
+        def choose(self, m, enabled):
+            self.prints.append(fingerprint(m))
+            return super().choose(m, enabled)
+
+    class IrqsOffThenLock(Semantics):
+        async def cpu_main(self, cpu: int) -> None:
+            from fuzz.kernel import local_irq_disable, spin_lock_irqsave
+
+            await local_irq_disable()
+            await spin_lock_irqsave(self.lock)
+
+    IrqsOffThenLock.ncpus = 1
+    probe = Probe()
+    execute(IrqsOffThenLock, "base", probe)
+    assert len(probe.prints) == len(set(probe.prints)) == 4
