@@ -514,3 +514,11 @@ def trace_printk(text: str) -> None:
     point and touches no shared state; shown only when the event log is on."""
     m, cpu = _here()
     m.event(cpu, text)
+
+
+def irqs_disabled_on(cpu: int) -> bool:
+    """Whether CPU `cpu` has interrupts disabled right now (for event guards; not a schedule point).
+
+    An IRQ raised on a CPU whose interrupts are on is taken at that CPU's next step.
+    """
+    return current_machine().cpus[cpu].irqs_off
