@@ -54,7 +54,7 @@ def fingerprint(m: Machine) -> tuple:
 def _cpu_state(m: Machine, cpu: Cpu) -> tuple:
     w = cpu.wait
     if isinstance(w, (Sleep, Poll)):
-        wait = (type(w).__name__, w.deadline - m.now, tuple(c.name for c in getattr(w, "cells", ())))
+        wait = (type(w).__name__, _remaining(m, w.deadline), tuple(c.name for c in getattr(w, "cells", ())))
     elif isinstance(w, Spin):
         wait = ("Spin", tuple(c.name for c in w.cells))
     else:
@@ -114,8 +114,13 @@ _ENGINE = str(Path(__file__).parent)
 
 def _local(m: Machine, name: str, value: Any) -> Any:
     if name == "deadline" and isinstance(value, int):
-        return ("in", value - m.now)
+        return ("in", _remaining(m, value))
     return _simple(value)
+
+
+def _remaining(m: Machine, deadline: int) -> int:
+    """Time left until `deadline`: a deadline that has passed has passed, however long ago."""
+    return max(deadline - m.now, 0)
 
 
 def _running_in(m: Machine, cpu: Cpu) -> bool:

@@ -156,3 +156,12 @@ def test_fingerprint_sees_a_cpu_between_two_steps_of_one_primitive():
     probe = Probe()
     execute(IrqsOffThenLock, "base", probe)
     assert len(probe.prints) == len(set(probe.prints)) == 4
+
+
+def test_a_livelock_below_a_stale_deadline_is_still_proven():
+    # The IRQ lands inside CPU0's udelay(5) and never returns: the interrupted
+    # frame keeps a deadline that has long passed, which must not make every
+    # later state look new.
+    r = run(Flood, [(2, Inject("drain", 0))], variant="flood")
+    assert any(e[3].startswith("> drain") for e in r.log)
+    assert r.outcome.kind == "livelock", r.outcome.message
