@@ -51,7 +51,7 @@ class FairContinuation:
         doing = "; ".join(f"{m.cpus[c].label} in {w}" for c, w in places) or "no CPU steps"
         goal = m.model.goal or "every CPU finishing"
         message = (
-            f"livelock: {goal} is never reached. Under a fair round-robin schedule the machine state at "
+            f"livelock: the goal ({goal}) is never reached. Under a fair round-robin schedule the machine state at "
             f"decision {start} comes back at decision {start + length}: a cycle of {length} decisions "
             f"({m.steps - steps_then} steps, {_duration(m.now - then)} of virtual time) that repeats forever. "
             f"In the cycle: {doing}."
