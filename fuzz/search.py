@@ -1,16 +1,20 @@
 """Search a protocol variant for failures, shrink each one, and report.
 
 One search runs rounds: a strategy looks for a failure whose signature is not
-yet known; the failure is shrunk (the strategy's own shrinking, then the trace
-passes in `shrinkers/`) and replayed with the event log on for its timeline;
+yet known; the failure is shrunk by the trace passes in `shrinkers/` (the
+same for every strategy) and replayed with the event log on for its timeline;
 its signature is masked and the next round looks for another bug, until the
 schedule budget is spent (or after the first, with `first_only`).
+
+`verify` is the other question: not "find a bug" but "is there none within
+K preemptions and E injected events?", answered by the exhaustive DFS.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 import attrs
 
@@ -19,10 +23,12 @@ from shrinkers import shrink
 from .model import Model
 from .run import RunResult, execute
 from .strategies import RandomSource, Replay
+from .strategies.exhaustive import Explorer, deepening, execute_cut
 from .strategies.hypothesis import hypothesis_search
+from .strategies.pct import PctSearch
 from .trace import Size
 
-STRATEGIES = ("hypothesis", "random")
+STRATEGIES = ("hypothesis", "random", "pct", "exhaustive")
 
 
 @attrs.frozen
@@ -36,6 +42,7 @@ class Finding:
     schedules: int  # schedules run until this failure was first hit
     seconds: float  # wall time until then (a statistic, never an input)
     shrink_seconds: float
+    shrink_report: object = None  # shrinkers.ShrinkReport: passes used, minimality proven
 
     @property
     def signature(self) -> str:
@@ -66,7 +73,9 @@ def search(
     known: frozenset[str] = frozenset(),
     first_only: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    depth: int = 2,
 ) -> SearchReport:
+    """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     masked = set(known)
@@ -77,6 +86,14 @@ def search(
     def run(decisions) -> RunResult:
         return execute(model_cls, variant, decisions)
 
+    # Runs of the other strategies, as one stream that later rounds continue.
+    runs: Iterable[RunResult] = ()
+    if strategy == "random":
+        runs = (run(RandomSource(seed, i)) for i in itertools.count())
+    elif strategy == "pct":
+        runs = _pct_runs(run, PctSearch(seed, depth, model_cls.ncpus))
+    elif strategy == "exhaustive":
+        runs = deepening(lambda source: execute_cut(model_cls, variant, source), model_cls)
     round_no = 0
     while counts["schedules"] < max_schedules:
         first: list[RunResult] = []
@@ -96,34 +113,19 @@ def search(
         if strategy == "hypothesis":
             found = hypothesis_search(
                 run,
-                max_gap=model_cls.max_steps,
+                decisions=model_cls.max_steps,
                 max_examples=budget,
                 seed=seed * 1000 + round_no,
                 masked=masked,
                 on_run=on_run,
             )
         else:
-            found = _random_search(run, budget, seed, counts["schedules"], masked, on_run)
+            found = _first_new(runs, budget, masked, on_run)
         if found is None:
             break
-        t0 = time.perf_counter()
-        shrunk, _ = shrink(run, found)
-        replayed = execute(model_cls, variant, Replay(shrunk.trace), logging=True)
-        assert replayed.signature == shrunk.signature, "replay of a shrunk trace diverged"
-        findings.append(
-            Finding(
-                protocol=model_cls.name,
-                variant=variant,
-                result=replayed,
-                first=first[0].size,
-                strategy=strategy,
-                seed=seed,
-                schedules=hit_at[0][0],
-                seconds=round(hit_at[0][1], 3),
-                shrink_seconds=round(time.perf_counter() - t0, 3),
-            )
-        )
-        masked.add(replayed.signature)
+        finding = _shrunk_finding(model_cls, variant, run, found, first[0].size, strategy, seed, *hit_at[0])
+        findings.append(finding)
+        masked.add(finding.signature)
         round_no += 1
         if first_only:
             break
@@ -139,13 +141,101 @@ def search(
     )
 
 
-def _random_search(run, budget: int, seed: int, offset: int, masked: set[str], on_run) -> RunResult | None:
-    for i in range(offset, offset + budget):
-        result = run(RandomSource(seed, i))
+def _shrunk_finding(model_cls, variant, run, found: RunResult, first: Size, strategy: str, seed: int, schedules: int, seconds: float) -> Finding:
+    """Shrink a failing run (`shrinkers`) and replay it with its event log, as a Finding."""
+    t0 = time.perf_counter()
+    shrunk, report = shrink(run, found, model=model_cls)
+    replayed = execute(model_cls, variant, Replay(shrunk.trace), logging=True)
+    assert replayed.signature == shrunk.signature, "replay of a shrunk trace diverged"
+    return Finding(
+        protocol=model_cls.name,
+        variant=variant,
+        result=replayed,
+        first=first,
+        strategy=strategy,
+        seed=seed,
+        schedules=schedules,
+        seconds=round(seconds, 3),
+        shrink_seconds=round(time.perf_counter() - t0, 3),
+        shrink_report=report,
+    )
+
+
+@attrs.frozen
+class Verdict:
+    """The answer of bounded verification: counterexamples, or none within the bounds."""
+
+    protocol: str
+    variant: str
+    preemptions: int
+    events: int
+    schedules: int  # runs executed (each a distinct schedule prefix)
+    states: int  # distinct machine states at decision points
+    seconds: float
+    complete: bool  # every schedule within the bounds was explored (or pruned as seen)
+    findings: tuple[Finding, ...]
+
+    @property
+    def holds(self) -> bool:
+        return self.complete and not self.findings
+
+
+def verify(
+    model_cls: type[Model],
+    variant: str,
+    *,
+    preemptions: int,
+    events: int,
+    max_schedules: int | None = None,
+    first_only: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Verdict:
+    """Explore every schedule with at most `preemptions` preemptions and `events` injected events."""
+    start = time.perf_counter()
+    explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events)
+    masked: set[str] = set()
+    findings: list[Finding] = []
+    complete = True
+    for result in explorer.runs():
+        if progress is not None:
+            progress(explorer.schedules, explorer.states)
+        sig = result.signature
+        if sig is not None and sig not in masked:
+            elapsed = time.perf_counter() - start
+            run = lambda decisions: execute(model_cls, variant, decisions)  # noqa: E731
+            findings.append(_shrunk_finding(model_cls, variant, run, result, result.size, "exhaustive", 0, explorer.schedules, elapsed))
+            masked.add(sig)
+            if first_only:
+                break
+        if max_schedules is not None and explorer.schedules >= max_schedules:
+            complete = False
+            break
+    return Verdict(
+        protocol=model_cls.name,
+        variant=variant,
+        preemptions=preemptions,
+        events=events,
+        schedules=explorer.schedules,
+        states=explorer.states,
+        seconds=round(time.perf_counter() - start, 3),
+        complete=complete,
+        findings=tuple(findings),
+    )
+
+
+def _first_new(runs: Iterable[RunResult], budget: int, masked: set[str], on_run) -> RunResult | None:
+    for result in itertools.islice(runs, budget):
         on_run(result)
         if result.signature is not None and result.signature not in masked:
             return result
     return None
 
 
-__all__ = ["Finding", "STRATEGIES", "SearchReport", "search"]
+def _pct_runs(run, pct: PctSearch):
+    for i in itertools.count():
+        result = run(pct.source(i))
+        pct.observe(len(result.trace) - result.kinds.count("f"))
+        yield result
+
+
+__all__ = ["Finding", "STRATEGIES", "SearchReport", "Verdict", "search", "verify"]

@@ -1,70 +1,58 @@
-"""The shrink loop and its passes."""
+"""The shrink loop: named, counted passes, then an exhaustive check of minimality.
+
+As in Hypothesis' Shrinker, the passes are one flat list of `ShrinkPass`es
+that count their calls and shrinks, and whether a candidate is kept is
+deterministic: it must fail with the same signature and be smaller in the
+order of design §2 (`fuzz.trace.Size`: preemptions, injected events, other
+switches, steps, the trace). A pass that succeeds is run again on the new
+best; the list is repeated until a whole round keeps nothing.
+
+Then two passes work on the first two keys directly, at every level below
+the best reproducer's (p preemptions, i injections) in the size order:
+(0, 0), (0, 1), ... (0, all events), (1, 0), ... (p, i-1). The trace passes
+cannot trade a preemption for an injected event; these can.
+`random_below` runs a few seeded random schedules bounded to each level
+(cheap, and often enough). `exhaustive_below` runs the bounded DFS
+(`fuzz.strategies.exhaustive`) for the same signature, level by level: the
+first hit is the exhaustive minimum and becomes the best (the passes start
+over); no hit proves (p, i) minimal (`report.minimal`), unless the schedule
+budget ran out first (`minimal` is then None).
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import random
+import time
+from typing import Callable
 
 import attrs
 
 from fuzz.run import RunResult
 from fuzz.strategies.deviations import Deviations, deviations_of
-from fuzz.trace import Inject, Run
+from fuzz.strategies.exhaustive import CutOff, Explorer, event_capacity
+from fuzz.trace import Action, Inject, Run
 
-Devs = list[tuple[int, object]]
-
-
-def drop_injections(devs: Devs) -> Iterator[Devs]:
-    """Remove one injected event (its gap folds into the next deviation)."""
-    for i, (_, action) in enumerate(devs):
-        if isinstance(action, Inject):
-            yield _without(devs, i)
+from . import passes as P
 
 
-def drop_switches(devs: Devs) -> Iterator[Devs]:
-    """Turn one preemption or switch back into the default action."""
-    for i, (_, action) in enumerate(devs):
-        if isinstance(action, Run):
-            yield _without(devs, i)
+@attrs.define
+class ShrinkPass:
+    name: str
+    fn: Callable
+    calls: int = 0
+    shrinks: int = 0
 
 
-def drop_pairs(devs: Devs) -> Iterator[Devs]:
-    """Remove two adjacent deviations at once (a switch away and back)."""
-    for i in range(len(devs) - 1):
-        yield _without(_without(devs, i + 1), i)
-
-
-def move_earlier(devs: Devs) -> Iterator[Devs]:
-    """Take one deviation earlier, so the failure (and the trace) comes sooner."""
-    for i, (gap, action) in enumerate(devs):
-        for new in (0, gap // 2, gap - 1):
-            if 0 <= new < gap:
-                yield devs[:i] + [(new, action)] + _shift_next(devs[i + 1 :], gap - new)
-
-
-def move_later(devs: Devs) -> Iterator[Devs]:
-    """Take one deviation one decision later (may let a CPU block on its own)."""
-    for i, (gap, action) in enumerate(devs):
-        yield devs[:i] + [(gap + 1, action)] + _shift_next(devs[i + 1 :], -1)
-
-
-def _without(devs: Devs, i: int) -> Devs:
-    gap = devs[i][0] + 1  # the dropped decision becomes a default one
-    return devs[:i] + _shift_next(devs[i + 1 :], gap)
-
-
-def _shift_next(rest: Devs, by: int) -> Devs:
-    if not rest:
-        return []
-    gap, action = rest[0]
-    return [(max(0, gap + by), action)] + rest[1:]
-
-
-PASSES: list[Callable[[Devs], Iterator[Devs]]] = [
-    drop_injections,
-    drop_switches,
-    drop_pairs,
-    move_earlier,
-    move_later,
+PASSES: list[Callable] = [
+    P.drop_injections,
+    P.drop_preemptions,
+    P.cut_tail,
+    P.delta_debug,
+    P.move_switches,
+    P.move_together,
+    P.swap_adjacent,
+    P.lower_targets,
+    P.renumber_cpus,
 ]
 
 
@@ -72,32 +60,176 @@ PASSES: list[Callable[[Devs], Iterator[Devs]]] = [
 class ShrinkReport:
     calls: dict[str, int] = attrs.field(factory=dict)
     shrinks: dict[str, int] = attrs.field(factory=dict)
+    # (preemptions, injected) proven the exhaustive minimum; None: not checked
+    # (no model given, or a budget ran out first)
+    minimal: bool | None = None
+    seconds: float = 0.0
 
     def useful(self) -> list[str]:
         return [name for name, n in self.shrinks.items() if n]
 
+    def useless(self) -> list[str]:
+        return [name for name, n in self.calls.items() if n and not self.shrinks.get(name)]
 
-def shrink(run: Callable[[Deviations], RunResult], result: RunResult, *, max_calls: int = 2000) -> tuple[RunResult, ShrinkReport]:
-    """Minimise a failing run, keeping its failure signature."""
+    def summary(self) -> str:
+        useful = ", ".join(f"{n} ({self.shrinks[n]}/{self.calls[n]})" for n in self.useful()) or "none"
+        useless = ", ".join(f"{n} (0/{self.calls[n]})" for n in self.useless()) or "none"
+        proof = "proven minimal" if self.minimal else "minimality not checked"
+
+        return f"Useful passes: {useful}. Useless passes: {useless}. Preemptions/injections {proof}."
+
+    def as_dict(self) -> dict:
+        return {
+            "calls": dict(self.calls),
+            "shrinks": dict(self.shrinks),
+            "useful": self.useful(),
+            "useless": self.useless(),
+            "minimal": self.minimal,
+        }
+
+
+@attrs.frozen
+class _Context:
+    symmetric_groups: tuple[tuple[int, ...], ...]
+
+
+def shrink(
+    run: Callable[[object], RunResult],
+    result: RunResult,
+    *,
+    model=None,
+    max_calls: int = 2000,
+    exhaustive_budget: int = 1000,
+) -> tuple[RunResult, ShrinkReport]:
+    """Minimise a failing run, keeping its failure signature.
+
+    `run(decisions) -> RunResult` runs one schedule of the model. `model` (the
+    Model class, optional) enables CPU renumbering (`symmetric_cpus`) and the
+    exhaustive minimality check.
+    """
+    t0 = time.perf_counter()
     target = result.signature
     best = result
     report = ShrinkReport()
-    calls = 0
-    improved = True
-    while improved and calls < max_calls:
+    ctx = _Context(P.symmetric_groups(model))
+    passes = [ShrinkPass(f.__name__, f) for f in PASSES]
+    tried: set[tuple] = set()
+    budget = [max_calls]
+
+    def attempt(devs: P.Devs, sp: ShrinkPass) -> bool:
+        nonlocal best
+        key = tuple(devs)
+        if key in tried or budget[0] <= 0:
+            return False
+        tried.add(key)
+        budget[0] -= 1
+        sp.calls += 1
+        got = run(Deviations(devs))
+        if got.signature == target and got.size < best.size:
+            best = got
+            sp.shrinks += 1
+            return True
+        return False
+
+    checked: set[tuple[int, int]] = set()
+    while budget[0] > 0:
         improved = False
-        for shrink_pass in PASSES:
-            name = shrink_pass.__name__
-            devs = deviations_of(best.trace, best.kinds)
-            for candidate in shrink_pass(devs):
-                if calls >= max_calls:
-                    break
-                calls += 1
-                report.calls[name] = report.calls.get(name, 0) + 1
-                got = run(Deviations(candidate))
-                if got.signature == target and got.size < best.size:
-                    best = got
-                    report.shrinks[name] = report.shrinks.get(name, 0) + 1
-                    improved = True
-                    break
+        for sp in passes:
+            while any(attempt(c, sp) for c in sp.fn(deviations_of(best.trace, best.kinds), ctx)):
+                improved = True
+        if improved:
+            continue
+        level = (best.size.preemptions, best.size.injected)
+        if model is None or level in checked:
+            break
+        checked.add(level)
+        probe = _random_below(run, model, best)
+        report.calls["random_below"] = report.calls.get("random_below", 0) + probe[1]
+        report.shrinks.setdefault("random_below", 0)
+        if probe[0] is not None:
+            best = probe[0]
+            report.shrinks["random_below"] += 1
+            checked.discard(level)
+            continue
+        found, complete = _exhaustive_below(run, model, best, exhaustive_budget)
+        report.calls["exhaustive_below"] = report.calls.get("exhaustive_below", 0) + found[1]
+        report.shrinks.setdefault("exhaustive_below", 0)
+        if found[0] is not None:
+            best = found[0]
+            report.shrinks["exhaustive_below"] += 1
+            continue
+        report.minimal = complete or None
+        break
+    for sp in passes:
+        report.calls[sp.name] = sp.calls
+        report.shrinks[sp.name] = sp.shrinks
+    report.seconds = round(time.perf_counter() - t0, 3)
     return best, report
+
+
+class _BoundedRandom:
+    """Seeded random deviations that never exceed `preemptions` and `events`."""
+
+    def __init__(self, seed: str, rate: float, preemptions: int, events: int):
+        self.rng = random.Random(f"panicfuzz/shrink/{seed}")
+        self.rate = rate
+        self.left = {"p": preemptions, "i": events, "s": 1 << 30}
+
+    def choose(self, machine, enabled: list[Action]) -> Action:
+        if len(enabled) == 1 or self.rng.random() >= self.rate:
+            return enabled[0]
+        preempt = "p" if enabled[0] == Run(machine.last) else "s"
+        kinds = ["i" if isinstance(a, Inject) else preempt for a in enabled[1:]]
+        allowed = [j for j, k in enumerate(kinds) if self.left[k] > 0]
+        if not allowed:
+            return enabled[0]
+        j = self.rng.choice(allowed)
+        self.left[kinds[j]] -= 1
+        return enabled[1 + j]
+
+
+def _random_below(run, model, best: RunResult, probes: int = 150) -> tuple[RunResult | None, int]:
+    """Cheap probes before the proof: random runs bounded to each level below (p, i), smallest first.
+
+    The passes cannot trade a preemption for an injected event; a bounded
+    random run often finds such a smaller reproducer in a few runs where the
+    DFS would need hundreds.
+    """
+    p, i = best.size.preemptions, best.size.injected
+    cap = event_capacity(model)
+    levels = [(k, e) for k in range(p) for e in range(cap + 1)] + [(p, e) for e in range(i)]
+    per_level = max(3, probes // max(1, len(levels)))
+    spent = 0
+    for k, e in levels:
+        for n in range(per_level):
+            r = run(_BoundedRandom(f"{k}/{e}/{n}", (0.3, 0.1, 0.03)[n % 3], k, e))
+            spent += 1
+            if r.signature == best.signature and r.size < best.size:
+                return r, spent
+    return None, spent
+
+
+def _exhaustive_below(run, model, best: RunResult, budget: int) -> tuple[tuple[RunResult | None, int], bool]:
+    """A run with the same signature and fewer (preemptions, injections), by bounded DFS."""
+
+    def run_cut(source) -> RunResult:
+        try:
+            return run(source)
+        except CutOff as cut:
+            return cut.result
+
+    # Every level below (p, i) in the size order, smallest first: the first hit
+    # is the exhaustive minimum, and the cheap levels (few events) come first.
+    p, i = best.size.preemptions, best.size.injected
+    cap = event_capacity(model)
+    bounds = [(k, e) for k in range(p) for e in range(cap + 1)] + [(p, e) for e in range(i)]
+    spent = 0
+    for k, e in bounds:
+        ex = Explorer(run_cut, preemptions=k, events=e)
+        for r in ex.runs():
+            spent += 1
+            if r.signature == best.signature and r.size < best.size:
+                return (r, spent), True
+            if spent >= budget:
+                return (None, spent), False
+    return (None, spent), True

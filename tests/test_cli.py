@@ -84,3 +84,20 @@ def test_help_teaches(capsys):
         main(["fuzz", "--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0 and "exit status" in out and "--max-schedules" in out
+
+
+def test_a_short_fuzz_counts_the_corpus_as_evidence_for_expected_failures(capsys, tmp_path):
+    import shutil
+
+    from tests.support import CORPUS
+
+    # One schedule cannot find the mainline deadlock: an empty corpus leaves it unexpected...
+    code, out, _ = run(capsys, "fuzz", "hpet", "--max-schedules", "1", "--corpus", str(tmp_path / "empty"), "--json")
+    reports = {r["variant"]: r for r in json.loads(out)}
+    assert code == 1 and not reports["mainline"]["as_expected"]
+    # ...while the shipped reproducers show it still fails.
+    shutil.copytree(CORPUS / "hpet", tmp_path / "seeded" / "hpet")
+    code, out, _ = run(capsys, "fuzz", "hpet", "--max-schedules", "1", "--corpus", str(tmp_path / "seeded"), "--json")
+    reports = {r["variant"]: r for r in json.loads(out)}
+    assert code == 0 and reports["mainline"]["as_expected"]
+    assert reports["mainline"]["known_reproduced"][0].startswith(str(tmp_path / "seeded" / "hpet" / "mainline"))

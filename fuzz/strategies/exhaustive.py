@@ -8,15 +8,17 @@ to it. Bounds: at most K preemptions (kind "p") and E injected events ("i");
 other switches (from a CPU that cannot run) are free, as in preemption
 bounding (Musuvathi & Qadeer, PLDI 2007).
 
-Pruning: at every new decision the source fingerprints the whole machine
-state (`fuzz.fingerprint`) with the CPU that ran last (it decides the default
-action and so what a preemption is). A state seen before with at least the
-same remaining (K, E) budget has its whole future explored already (DFS
-finishes a state's subtree before it leaves it), so the run ends there: the
-source raises `CutOff`, which unwinds the machine like a failure does and
-hands back the partial result (`execute_cut`). Hang verdicts depend on the
-step count, which the fingerprint leaves out: under pruning they are not
-complete, every other failure is.
+Pruning: at every new decision that still offers a choice within the
+bounds, the source fingerprints the whole machine state (`fuzz.fingerprint`)
+with the CPU that ran last (it decides the default action and so what a
+preemption is). A state seen before with at least the same remaining (K, E)
+budget has its whole future explored already (DFS finishes a state's subtree
+before it leaves it), so the run ends there: the source raises `CutOff`,
+which unwinds the machine like a failure does and hands back the partial
+result (`execute_cut`). Hang and livelock verdicts depend on the step count
+(the fair continuation starts at `max_steps`), which the fingerprint leaves
+out: under pruning they are not complete; deadlocks, invariant failures and
+model errors are.
 """
 
 from __future__ import annotations
@@ -121,12 +123,15 @@ class _DfsSource:
             return enabled[self.prefix[depth]]
         del path[depth:]
         budget = path[-1].left_after(path[-1].chosen) if path else self.ex.bound
-        if self.ex.prune and not self.ex.visit((fingerprint(machine), machine.last), budget):
+        preempt = "p" if enabled[0] == Run(machine.last) else "s"
+        branch = Branch("d" + "".join("i" if isinstance(a, Inject) else preempt for a in enabled[1:]), 0, budget)
+        # Only a state with a choice left is worth a fingerprint: a straight run
+        # from a seen state reaches a seen branching state anyway.
+        choice = any(min(branch.left_after(j)) >= 0 for j in range(1, len(enabled)))
+        if choice and self.ex.prune and not self.ex.visit((fingerprint(machine), machine.last), budget):
             self.ex.pruned += 1
             raise CutOff(RunResult(Outcome(None, "pruned"), tuple(machine.trace), "".join(machine.kinds)))
-        preempt = "p" if enabled[0] == Run(machine.last) else "s"
-        kinds = "d" + "".join("i" if isinstance(a, Inject) else preempt for a in enabled[1:])
-        path.append(Branch(kinds, 0, budget))
+        path.append(branch)
         return enabled[0]
 
 
@@ -146,17 +151,36 @@ def deepening(run, model_cls, *, max_preemptions: int | None = None) -> Iterator
         k += 1
 
 
-def minimum(run, model_cls, signature: str, *, max_preemptions: int = 4) -> tuple[int, int] | None:
-    """The fewest (preemptions, injected events), in that order, of any run failing with `signature`."""
+def minimum(run, model_cls, signature: str, *, max_preemptions: int = 4, max_schedules: int | None = None) -> tuple[int, int] | None:
+    """The fewest (preemptions, injected events), in that order, of any run failing with `signature`.
+
+    None when no run within `max_preemptions` fails so, or when `max_schedules`
+    runs were spent before the answer was certain.
+    """
+    spent = 0
 
     def hits(k: int, e: int) -> bool:
-        return any(r.signature == signature for r in Explorer(run, preemptions=k, events=e).runs())
+        nonlocal spent
+        for r in Explorer(run, preemptions=k, events=e).runs():
+            spent += 1
+            if r.signature == signature:
+                return True
+            if max_schedules is not None and spent >= max_schedules:
+                raise _Spent
+        return False
 
     cap = event_capacity(model_cls)
-    for k in range(max_preemptions + 1):
-        if hits(k, cap):
-            return k, next(e for e in range(cap + 1) if hits(k, e))
+    try:
+        for k in range(max_preemptions + 1):
+            if hits(k, cap):
+                return k, next(e for e in range(cap + 1) if hits(k, e))
+    except _Spent:
+        return None
     return None
+
+
+class _Spent(Exception):
+    pass
 
 
 __all__ = ["CutOff", "Explorer", "deepening", "event_capacity", "execute_cut", "minimum"]

@@ -1,0 +1,79 @@
+"""Bounded verification: `verify()` and `panicfuzz verify`."""
+
+from __future__ import annotations
+
+import json
+
+import protocols
+from fuzz import corpus
+from fuzz.cli import main
+from fuzz.search import verify
+from fuzz.strategies.exhaustive import execute_cut, minimum
+
+HPET = protocols.load("hpet")
+
+
+def test_fixed_hpet_variants_hold_within_one_preemption_and_one_event():
+    for variant in ("panic-cpu-check", "panic-nmi-context"):
+        v = verify(HPET, variant, preemptions=1, events=1)
+        assert v.holds and v.complete and not v.findings
+        assert v.schedules > 100 and v.states > 100
+
+
+def test_mainline_gives_a_shrunk_counterexample_at_the_exhaustive_minimum():
+    v = verify(HPET, "mainline", preemptions=1, events=1)
+    assert not v.holds
+    (f,) = v.findings
+    assert f.result.outcome.kind == "deadlock" and f.strategy == "exhaustive"
+    size = f.result.size
+    truth = minimum(lambda s: execute_cut(HPET, "mainline", s), HPET, f.signature, max_preemptions=1)
+    assert (size.preemptions, size.injected) == truth
+    assert f.result.log  # replayed with its event log, ready for a timeline
+
+
+def test_all_finds_every_distinct_failure_within_the_bounds():
+    v = verify(HPET, "mainline", preemptions=1, events=1, first_only=False)
+    assert len({f.signature for f in v.findings}) == len(v.findings) >= 2
+    assert v.complete
+
+
+def test_a_schedule_cap_makes_the_answer_inconclusive():
+    v = verify(HPET, "panic-cpu-check", preemptions=2, events=2, max_schedules=20)
+    assert not v.complete and not v.holds and v.schedules == 20
+
+
+def test_cli_verify_holds(capsys):
+    assert main(["verify", "hpet", "--variant", "panic-cpu-check", "--preemptions", "1", "--events", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "holds within 1 preemption and 1 injected event" in out and "distinct states" in out
+
+
+def test_cli_verify_counterexample_is_saved_like_a_finding(tmp_path, capsys):
+    code = main(["verify", "hpet", "--variant", "mainline", "--preemptions", "1", "--events", "1", "--corpus", str(tmp_path), "--json"])
+    assert code == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["answer"] == "counterexample" and out["as_expected"] is True
+    (finding,) = out["findings"]
+    data = corpus.load(finding["corpus_file"])
+    assert data["found"]["strategy"] == "exhaustive" and data["failure"]["kind"] == "deadlock"
+    assert main(["replay", finding["corpus_file"]]) == 0
+
+
+def test_cli_verify_inconclusive_and_bad_input(capsys):
+    args = ["verify", "hpet", "--variant", "panic-cpu-check", "--preemptions", "2", "--max-schedules", "5", "--json"]
+    assert main(args) == 3
+    assert json.loads(capsys.readouterr().out)["answer"] == "inconclusive"
+    assert main(["verify", "hpet", "--variant", "nope"]) == 2
+    assert main(["verify", "hpet", "--preemptions", "-1"]) == 2
+    assert main(["verify", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "'nope'" in err[0] and "--preemptions" in err[1]
+
+
+def test_cli_fuzz_offers_every_strategy(tmp_path, capsys):
+    for strategy in ("pct", "exhaustive"):
+        code = main(["fuzz", "hpet", "--variant", "mainline", "--strategy", strategy, "--max-schedules", "200", "--first", "--corpus", str(tmp_path), "--json"])
+        assert code == 1
+        report = json.loads(capsys.readouterr().out)
+        assert report["strategy"] == strategy and report["failure"]["kind"] == "deadlock"
+    assert main(["fuzz", "hpet", "--strategy", "pct", "--depth", "0"]) == 2
