@@ -260,15 +260,21 @@ def _print_report(model_cls, report: SearchReport, files: list[str], expected, a
 # -- replay -------------------------------------------------------------------------
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
+def _load_cases(files: Sequence[str], variant: str | None = None) -> list[tuple[Path, dict, type[Model], list]]:
+    """Every corpus file checked before any runs: (path, data, model, trace); `variant` must exist too."""
     cases = []
-    for path in map(Path, args.files):
+    for path in map(Path, files):
         data = corpus.load(path)
         model_cls = _model(data["protocol"])
         _variants(model_cls, data["variant"])
-        if args.variant is not None:
-            _variants(model_cls, args.variant)
+        if variant is not None:
+            _variants(model_cls, variant)
         cases.append((path, data, model_cls, corpus.trace_of(path, data)))
+    return cases
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    cases = _load_cases(args.files, args.variant)
     results = []
     bad = 0
     for path, data, model_cls, trace in cases:
@@ -409,12 +415,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
 
     from .trace import Size
 
-    cases = []
-    for path in map(Path, args.files):
-        data = corpus.load(path)
-        model_cls = _model(data["protocol"])
-        _variants(model_cls, data["variant"])
-        cases.append((path, data, model_cls, corpus.trace_of(path, data)))
+    cases = _load_cases(args.files)
     results = []
     bad = 0
     for path, data, model_cls, trace in cases:
