@@ -8,11 +8,12 @@ field or value).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -74,10 +75,13 @@ def timeline_of(model_cls: type[Model], variant: str, result: RunResult) -> str:
     return render(title, labels, result.log, footer=result.outcome.message)
 
 
-def _progress(enabled: bool) -> Progress | None:
+@contextlib.contextmanager
+def _progress(enabled: bool, label: str, total: int | None) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for one long job; yields its update callback (None when off)."""
     if not enabled:
-        return None
-    return Progress(
+        yield None
+        return
+    bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -85,6 +89,9 @@ def _progress(enabled: bool) -> Progress | None:
         console=Console(stderr=True),
         transient=True,
     )
+    with bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done, _: bar.update(task, completed=done)
 
 
 # -- list -------------------------------------------------------------------------
@@ -138,21 +145,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     found_any = False
     show_progress = not args.json and sys.stderr.isatty()
     for model_cls, variant in jobs:
-        progress = _progress(show_progress)
-        if progress is not None:
-            with progress:
-                task = progress.add_task(f"{model_cls.name}/{variant}", total=args.max_schedules)
-                report = search(
-                    model_cls,
-                    variant,
-                    strategy=args.strategy,
-                    max_schedules=args.max_schedules,
-                    seed=args.seed,
-                    first_only=args.first,
-                    progress=lambda done, total: progress.update(task, completed=done),
-                    depth=args.depth,
-                )
-        else:
+        with _progress(show_progress, f"{model_cls.name}/{variant}", args.max_schedules) as progress:
             report = search(
                 model_cls,
                 variant,
@@ -160,6 +153,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                 max_schedules=args.max_schedules,
                 seed=args.seed,
                 first_only=args.first,
+                progress=progress,
                 depth=args.depth,
             )
         files = [_save(root, model_cls, f) for f in report.findings]
@@ -339,9 +333,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     out = []
     codes = []
     for variant in jobs:
-        verdict = verify(
-            model_cls, variant, preemptions=args.preemptions, events=events, max_schedules=args.max_schedules, first_only=not args.all
-        )
+        with _progress(not args.json and sys.stderr.isatty(), f"verify {model_cls.name}/{variant}", args.max_schedules) as progress:
+            verdict = verify(
+                model_cls,
+                variant,
+                preemptions=args.preemptions,
+                events=events,
+                max_schedules=args.max_schedules,
+                first_only=not args.all,
+                progress=progress,
+            )
         files = [_save(root, model_cls, f) for f in verdict.findings]
         expected = model_cls.variant_info(variant)
         code = 1 if verdict.findings else (0 if verdict.complete else 3)

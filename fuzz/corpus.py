@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .trace import Action, parse_action
+from .trace import Action, Size, parse_action
 
 SCHEMA = 1
 REQUIRED = ("schema", "protocol", "variant", "trace", "kinds", "failure")
@@ -125,9 +125,9 @@ def save(root: Path, data: dict[str, Any]) -> tuple[Path, bool]:
     return path, True
 
 
-def _size_key(data: dict[str, Any]) -> tuple:
+def _size_key(data: dict[str, Any]) -> Size:
     f = data["failure"]
-    return (f["preemptions"], f["injected_events"], f["switches"], f["steps"], data["trace"])
+    return Size(f["preemptions"], f["injected_events"], f["switches"], f["steps"], tuple(data["trace"]))
 
 
 def files(root: Path, protocol: str | None = None) -> list[Path]:

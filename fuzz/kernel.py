@@ -70,11 +70,6 @@ def user_mode() -> bool:
     return current_machine().current.contexts[-1][1]
 
 
-def in_context(name: str) -> bool:
-    """Whether the CPU is inside a handler for the interrupt or exception `name`."""
-    return any(c == name for c, _ in current_machine().current.contexts)
-
-
 def context_of(cpu: int) -> str:
     """The innermost context of CPU `cpu`: "task" or the interrupt it is handling."""
     return current_machine().cpus[cpu].contexts[-1][0]

@@ -38,7 +38,7 @@ from .cells import Cell, raw_spinlock_t
 from .trace import Action, Inject, Run
 
 if TYPE_CHECKING:
-    from .model import Event, Model
+    from .model import Model
 
 
 class Kind(Enum):
