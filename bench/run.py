@@ -83,6 +83,17 @@ def _model(name: str) -> type[Model]:
 # -- jobs (run in worker processes) ---------------------------------------------
 
 
+def warm_up() -> None:
+    """Pay each strategy's one-time costs (imports, first calls) before anything is timed."""
+    from fuzz.search import search
+
+    if not _MODELS:
+        _MODELS.update(discover(None)[0])
+    model = next(iter(_MODELS.values()))
+    for strategy, depth in STRATEGIES:
+        search(model, model.variants[0].name, strategy=strategy, depth=depth or 2, max_schedules=5, first_only=True)
+
+
 def job_search(args: tuple) -> dict:
     from fuzz.search import search
 
@@ -353,7 +364,7 @@ def main(argv=None) -> int:
     k, e = prof["verify"]
     verify_jobs = [(protocol, variant, k, e, prof["verify_cap"]) for protocol, variant in holds]
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(args.jobs) as pool:
+    with ctx.Pool(args.jobs, initializer=warm_up) as pool:
         # Throughput first, one model at a time, so nothing else competes for the CPUs.
         tput = [job_throughput((name, prof["tput"])) for name in models]
         _note(f"throughput measured ({time.perf_counter() - t0:.0f} s)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import attrs
 
@@ -24,7 +24,7 @@ from .model import Model
 from .run import RunResult, execute
 from .strategies import RandomSource, Replay
 from .strategies.exhaustive import Explorer, deepening, execute_cut
-from .strategies.hypothesis import hypothesis_search
+from .strategies.hypothesis import SWEEP_BOUNDS, hypothesis_search
 from .strategies.pct import PctSearch
 from .trace import Size
 
@@ -86,14 +86,17 @@ def search(
     def run(decisions) -> RunResult:
         return execute(model_cls, variant, decisions)
 
-    # Runs of the other strategies, as one stream that later rounds continue.
-    runs: Iterable[RunResult] = ()
+    # Runs of the other strategies (and hypothesis' sweep), as one stream that later rounds continue.
+    runs: Iterator[RunResult]
     if strategy == "random":
         runs = (run(RandomSource(seed, i)) for i in itertools.count())
     elif strategy == "pct":
         runs = _pct_runs(run, PctSearch(seed, depth, model_cls.ncpus))
     elif strategy == "exhaustive":
         runs = deepening(lambda source: execute_cut(model_cls, variant, source), model_cls)
+    else:  # the bounded sweep beside Hypothesis (see fuzz.strategies.hypothesis)
+        p, e = SWEEP_BOUNDS
+        runs = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=p, events=e).runs()
     round_no = 0
     while counts["schedules"] < max_schedules:
         first: list[RunResult] = []
@@ -111,14 +114,7 @@ def search(
         hit_at: list[tuple[int, float]] = []
         budget = max_schedules - counts["schedules"]
         if strategy == "hypothesis":
-            found = hypothesis_search(
-                run,
-                decisions=model_cls.max_steps,
-                max_examples=budget,
-                seed=seed * 1000 + round_no,
-                masked=masked,
-                on_run=on_run,
-            )
+            found = hypothesis_search(run, max_examples=budget, seed=seed * 1000 + round_no, masked=masked, on_run=on_run, sweep=runs)
         else:
             found = _first_new(runs, budget, masked, on_run)
         if found is None:

@@ -7,15 +7,15 @@ order of design §2 (`fuzz.trace.Size`: preemptions, injected events, other
 switches, steps, the trace). A pass that succeeds is run again on the new
 best; the list is repeated until a whole round keeps nothing.
 
-Then two passes work on the first two keys directly, at every level below
-the best reproducer's (p preemptions, i injections) in the size order:
-(0, 0), (0, 1), ... (0, all events), (1, 0), ... (p, i-1). The trace passes
-cannot trade a preemption for an injected event; these can.
+Then two passes work on the first two keys directly, below the best
+reproducer's (p preemptions, i injections) in the size order: fewer than p
+preemptions with any number of injected events, or p with at most i-1. The
+trace passes cannot trade a preemption for an injected event; these can.
 `random_below` runs a few seeded random schedules bounded to each level
 (cheap, and often enough). `exhaustive_below` runs the bounded DFS
-(`fuzz.strategies.exhaustive`) for the same signature, level by level: the
-first hit is the exhaustive minimum and becomes the best (the passes start
-over); no hit proves (p, i) minimal (`report.minimal`), unless the schedule
+(`fuzz.strategies.exhaustive`) for the same signature, one bound per
+preemption count: a hit becomes the best (the passes start over, and the
+check runs again below it); no hit proves (p, i) minimal (`report.minimal`), unless the schedule
 budget ran out first (`minimal` is then None).
 """
 
@@ -218,11 +218,12 @@ def _exhaustive_below(run, model, best: RunResult, budget: int) -> tuple[tuple[R
         except CutOff as cut:
             return cut.result
 
-    # Every level below (p, i) in the size order, smallest first: the first hit
-    # is the exhaustive minimum, and the cheap levels (few events) come first.
+    # Below (p, i) in the size order: (k, any number of events) for k < p, and
+    # (p, i-1). The DFS of a bound covers every smaller bound, so one
+    # exploration per preemption count proves a whole row; a hit becomes the
+    # best and the next call looks below it, so the last answer is the minimum.
     p, i = best.size.preemptions, best.size.injected
-    cap = event_capacity(model)
-    bounds = [(k, e) for k in range(p) for e in range(cap + 1)] + [(p, e) for e in range(i)]
+    bounds = [(k, event_capacity(model)) for k in range(p)] + ([(p, i - 1)] if i else [])
     spent = 0
     for k, e in bounds:
         ex = Explorer(run_cut, preemptions=k, events=e)

@@ -1,111 +1,112 @@
-"""Hypothesis as a decision source: a schedule is a string of bytes, one pair per decision.
+"""The default strategy: Hypothesis chooses dice schedules, and a bounded sweep runs beside it.
 
-Hypothesis draws one `binary` per schedule (one draw: cheap) and the source
-reads it as dice: byte 0 picks the schedule's deviation rate (swarm testing:
-each schedule its own rate); then at each decision that offers anything but
-the default, one byte says whether to deviate (with the rate's probability)
-and the next which alternative. Decisions past the end take the default.
+Each Hypothesis example is one integer, the seed of a schedule's dice
+(`Dice`): the seed picks the schedule's deviation rate (swarm testing: each
+schedule its own rate) and then, at each decision that offers anything but
+the default, whether to deviate and to which alternative. One draw per
+schedule, because Hypothesis' per-example cost grows with what it draws:
+drawing a byte per decision cost about 1 ms per schedule on the seed models,
+as much as running the schedule (Hypothesis generates bytes one at a time).
+Hypothesis' own shrink phase is left out: the trace passes in `shrinkers/`
+(ending in an exhaustive minimality check) shrink any strategy's finding, in
+far fewer runs.
 
-Why this encoding (measured with bench/run.py on every seed model): the
-schedules that find these bugs are dense, many deviations along the whole
-run. The earlier encoding, a short list of (gap, choice) deviations with gaps
-drawn blind to the run's length, needed about ten times more schedules than
-the random source; this one needs about as many or fewer. Hypothesis' own
-shrink phase is left out: the trace passes in `shrinkers/` (ending in an
-exhaustive minimality check) shrink any strategy's finding, in far fewer
-runs. Once one failure signature is hit the search returns it; the others
-are found in later rounds with this one masked.
+Dense dice find most bugs in a few schedules, but not a bug that needs one
+preemption and one injected event at two exact decisions of a long run: each
+schedule hits it with probability about rate^2 / (k^2 a^2) for k decisions
+and a alternatives (text_poke/emulate-stack-desc: 2 of 10 seeds within 2000
+schedules). Such bugs are few schedules apart for a systematic search, so
+from the `SWEEP_AFTER`-th run on, after every `SWEEP_EVERY` Hypothesis
+examples one schedule comes from a bounded exhaustive sweep (`Explorer`, at most one preemption and one injected
+event, pruned by state) until the sweep is complete; on the seed models it
+completes within about 1200 schedules and finds every bug whose minimum is
+within its bounds in at most about 200. Once a failure with a new signature is
+hit the search returns it; the others are found in later rounds with this one
+masked (the sweep continues where it stopped).
 """
 
 from __future__ import annotations
 
-import functools
 import random
-from typing import Callable
+from typing import Callable, Iterator
 
 from hypothesis import HealthCheck, Phase, Verbosity, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
 from ..run import RunResult
-from ..trace import Action
+from .random import Dice
 
 # Deviation rates, one per schedule (swarm testing, Groce et al., ISSTA 2012).
 # Measured per failing variant (bench/run.py, 60 runs per rate): rates of
 # 0.1-0.5 find every seed bug most often; 0.01-0.03 rarely find any.
 RATES = (0.1, 0.2, 0.3, 0.5)
+# The dice alone find 12 of the 15 seed bugs in a median of at most 8
+# schedules; a sweep schedule costs more (a state fingerprint per decision).
+SWEEP_AFTER = 30  # runs before the sweep starts
+SWEEP_EVERY = 3  # Hypothesis examples per schedule of the sweep
+SWEEP_BOUNDS = (1, 1)  # (preemptions, injected events) of the sweep
 
 
-@functools.cache
-def _pad(n: int) -> bytes:
-    return random.Random("panicfuzz/hypothesis/pad").randbytes(n)
+def dice(seed: int) -> Dice:
+    """The schedule of Hypothesis' example `seed`."""
+    rate = RATES[random.Random(f"panicfuzz/hypothesis/rate/{seed}").randrange(len(RATES))]
+    return Dice(f"panicfuzz/hypothesis/{seed}", rate)
 
 
-class ByteSchedule:
-    """Decision source reading Hypothesis' bytes (see the module docstring)."""
+class _Hit(BaseException):
+    """Ends Hypothesis' search from inside the test, with the failing run (or None: budget spent).
 
-    def __init__(self, data: bytes):
-        # Read through a fixed pad (a bijection: uniform bytes stay uniform) so
-        # that Hypothesis' first example, all zero bytes, is a dense schedule
-        # and not the default one (which models are written to pass).
-        self.data = bytes(a ^ b for a, b in zip(data, _pad(len(data))))
-        self.rate = RATES[self.data[0] % len(RATES)] if data else 0.0
-        self.pos = 1
+    A BaseException, so Hypothesis neither reports nor re-runs it: the run is
+    the answer, whichever source (Hypothesis' seed, or the sweep) produced it.
+    """
 
-    def choose(self, machine, enabled: list[Action]) -> Action:
-        if len(enabled) == 1:
-            return enabled[0]
-        roll, pick = self.data[self.pos : self.pos + 2].ljust(2, b"\0")
-        self.pos += 2
-        if roll < 256 * (1 - self.rate):
-            return enabled[0]
-        return enabled[1 + pick % (len(enabled) - 1)]
-
-
-def schedules(decisions: int) -> st.SearchStrategy:
-    """Byte strings that cover `decisions` decisions."""
-    size = 1 + 2 * decisions
-    return st.binary(min_size=size, max_size=size)
+    def __init__(self, result: RunResult | None):
+        super().__init__("search over")
+        self.result = result
 
 
 def hypothesis_search(
-    run: Callable[[ByteSchedule], RunResult],
+    run: Callable[[Dice], RunResult],
     *,
-    decisions: int,
     max_examples: int,
     seed: int,
     masked: set[str],
     on_run: Callable[[RunResult], None],
+    sweep: Iterator[RunResult] | None = None,
 ) -> RunResult | None:
-    """The first failing run with a new signature, or None (unshrunk: see `shrinkers`)."""
-    hit: list[RunResult] = []
-    # Hypothesis' first example is always the simplest, all zero bytes: run it
-    # before paying for Hypothesis' engine (a few ms per search), and answer
-    # Hypothesis' own call for it from this run.
-    first = run(ByteSchedule(bytes(1 + 2 * decisions)))
-    on_run(first)
-    if first.signature is not None and first.signature not in masked:
-        return first
-    # Bytes for twice the decisions of that run (Hypothesis' cost per example
-    # grows with the length; decisions past the end take the default).
-    decisions = min(decisions, 2 * len(first.trace))
+    """The first failing run with a new signature, or None (unshrunk: see `shrinkers`).
 
-    spent = [1]
+    `sweep` yields the runs of the bounded sweep; the caller keeps it across
+    rounds. `max_examples` counts every run, of either source.
+    """
+    spent = 0
+    sweeping = sweep
 
-    def fails(data: bytes) -> bool:
-        if not any(data) or spent[0] >= max_examples:
-            return False  # the first run, above; or the budget is spent
-        spent[0] += 1
-        result = run(ByteSchedule(data))
+    def take(result: RunResult) -> None:
+        nonlocal spent
+        spent += 1
         on_run(result)
-        sig = result.signature
-        if sig is None or sig in masked:
-            return False
-        hit.append(result)
-        return True
+        if result.signature is not None and result.signature not in masked:
+            raise _Hit(result)
+        if spent >= max_examples:
+            raise _Hit(None)
+
+    def test(example: int) -> bool:
+        nonlocal sweeping
+        if example == 0:
+            return False  # Hypothesis' first example: run below, before its engine started
+        take(run(dice(example)))
+        if sweeping is not None and spent >= SWEEP_AFTER and spent % (SWEEP_EVERY + 1) == 0:
+            result = next(sweeping, None)
+            if result is None:
+                sweeping = None  # complete
+            else:
+                take(result)
+        return False
 
     quiet = settings(
-        max_examples=max_examples,  # one is the all-zero example, run above
+        max_examples=max_examples,
         database=None,
         deadline=None,
         derandomize=False,
@@ -113,10 +114,15 @@ def hypothesis_search(
         suppress_health_check=list(HealthCheck),
         verbosity=Verbosity.quiet,
     )
-    if max_examples <= 1:
-        return None
     try:
-        find(schedules(decisions), fails, settings=quiet, random=random.Random(seed))
+        if max_examples < 1:
+            return None
+        # Hypothesis' first example is always the simplest, 0: run it before
+        # paying for Hypothesis' engine (about 1 ms per search).
+        take(run(dice(0)))
+        find(st.integers(0, 2**64 - 1), test, settings=quiet, random=random.Random(seed))
+    except _Hit as hit:
+        return hit.result
     except NoSuchExample:
-        return None
-    return hit[0]
+        pass
+    return None
