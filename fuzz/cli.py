@@ -451,6 +451,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
                 schedules=data.get("found", {}).get("schedules", 0),
                 seconds=data.get("found", {}).get("seconds", 0.0),
                 shrink_seconds=report.seconds,
+                shrink_report=report,
             )
             new = corpus.record(finding, model_cls, timeline_of(model_cls, variant, replayed))
             new["found"] = data.get("found", new["found"])
@@ -461,6 +462,9 @@ def cmd_shrink(args: argparse.Namespace) -> int:
             new["shrink"]["history"] = history
             new["shrink"]["passes"] = report.as_dict()
             corpus.write_atomic(path, new)
+        elif report.minimal and not data.get("shrink", {}).get("minimal"):
+            data.setdefault("shrink", {})["minimal"] = True  # the same case, now proven minimal
+            corpus.write_atomic(path, data)
         entry = {
             "file": str(path),
             "reproduced": True,
@@ -677,8 +681,8 @@ def parser() -> argparse.ArgumentParser:
             "into default steps, delta-debug segments, move switches, cut the tail, renumber symmetric CPUs) and a "
             "bounded exhaustive check that no schedule with fewer preemptions or injected events fails the same "
             "way. A smaller reproducer replaces the file atomically (same signature, so same name), with the "
-            "before/after sizes appended to its shrink history and the useful/useless pass counts; a case already "
-            "minimal is left unchanged. Order of \"smaller\": fewer preemptions, then injected events, then other "
+            "before/after sizes appended to its shrink history and the useful/useless pass counts; a case with "
+            "no smaller reproducer keeps its trace, and gains `shrink.minimal: true` once the check proves it. Order of \"smaller\": fewer preemptions, then injected events, then other "
             "switches, then steps.\n\n"
             "exit status: 0 when every case reproduced (shrunk or not), 1 when one did not reproduce (left "
             "unchanged), 2 bad input."

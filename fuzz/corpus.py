@@ -107,6 +107,9 @@ def record(finding, model_cls, timeline: str) -> dict[str, Any]:
             "before": finding.first.as_dict(),
             "after": size,
             "seconds": finding.shrink_seconds,
+            # True: no schedule with fewer (preemptions, injected events) fails the
+            # same way (exhaustive check); null: not proven within its budget
+            "minimal": getattr(finding.shrink_report, "minimal", None),
         },
     }
 

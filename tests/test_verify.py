@@ -8,7 +8,7 @@ import protocols
 from fuzz import corpus
 from fuzz.cli import main
 from fuzz.search import verify
-from fuzz.strategies.exhaustive import execute_cut, minimum
+from fuzz.strategies.exhaustive import execute_cut, minima, minimum
 
 HPET = protocols.load("hpet")
 
@@ -29,6 +29,17 @@ def test_mainline_gives_a_shrunk_counterexample_at_the_exhaustive_minimum():
     truth = minimum(lambda s: execute_cut(HPET, "mainline", s), HPET, f.signature, max_preemptions=1)
     assert (size.preemptions, size.injected) == truth
     assert f.result.log  # replayed with its event log, ready for a timeline
+
+
+def test_minima_of_every_signature_at_once_match_each_computed_alone():
+    v = verify(HPET, "mainline", preemptions=1, events=1, first_only=False)
+    sigs = sorted(f.signature for f in v.findings)
+    run = lambda s: execute_cut(HPET, "mainline", s)  # noqa: E731
+    together = minima(run, HPET, sigs, max_preemptions=1)
+    assert together == {sig: minimum(run, HPET, sig, max_preemptions=1) for sig in sigs}
+    assert None not in together.values() and len(set(together.values())) >= 2  # different rows of the search
+    # each verify finding was shrunk to its minimum
+    assert all((f.result.size.preemptions, f.result.size.injected) == together[f.signature] for f in v.findings)
 
 
 def test_all_finds_every_distinct_failure_within_the_bounds():

@@ -151,36 +151,61 @@ def deepening(run, model_cls, *, max_preemptions: int | None = None) -> Iterator
         k += 1
 
 
-def minimum(run, model_cls, signature: str, *, max_preemptions: int = 4, max_schedules: int | None = None) -> tuple[int, int] | None:
-    """The fewest (preemptions, injected events), in that order, of any run failing with `signature`.
+def minima(
+    run, model_cls, signatures, *, max_preemptions: int = 4, max_schedules: int | None = None
+) -> dict[str, tuple[int, int] | None]:
+    """For each failure signature, the fewest (preemptions, injected events), in that order, of any run failing so.
 
-    None when no run within `max_preemptions` fails so, or when `max_schedules`
-    runs were spent before the answer was certain.
+    None for a signature with no such run within `max_preemptions`, and for
+    every signature still open when `max_schedules` runs were spent. Row by
+    row: one bounded DFS with k preemptions and every event covers the whole
+    row, so a signature it never hits needs more than k; for those it hits,
+    (k, 0), (k, 1), ... find the fewest events. One search serves every
+    signature of the variant.
     """
+    left = set(signatures)
+    out: dict[str, tuple[int, int] | None] = dict.fromkeys(signatures)
     spent = 0
 
-    def hits(k: int, e: int) -> bool:
+    def hits(k: int, e: int, wanted: set[str]) -> set[str]:
+        """The wanted signatures hit within (k, e); stops once all are."""
         nonlocal spent
+        got: set[str] = set()
         for r in Explorer(run, preemptions=k, events=e).runs():
             spent += 1
-            if r.signature == signature:
-                return True
+            if r.signature in wanted:
+                got.add(r.signature)
+                if got == wanted:
+                    break
             if max_schedules is not None and spent >= max_schedules:
                 raise _Spent
-        return False
+        return got
 
     cap = event_capacity(model_cls)
     try:
         for k in range(max_preemptions + 1):
-            if hits(k, cap):
-                return k, next(e for e in range(cap + 1) if hits(k, e))
+            row = hits(k, cap, left)
+            for e in range(cap + 1):
+                if not row:
+                    break
+                for sig in hits(k, e, row):
+                    out[sig] = (k, e)
+                    row.discard(sig)
+                    left.discard(sig)
+            if not left:
+                break
     except _Spent:
-        return None
-    return None
+        pass
+    return out
+
+
+def minimum(run, model_cls, signature: str, **kw) -> tuple[int, int] | None:
+    """`minima` of one signature."""
+    return minima(run, model_cls, [signature], **kw)[signature]
 
 
 class _Spent(Exception):
     pass
 
 
-__all__ = ["CutOff", "Explorer", "deepening", "event_capacity", "execute_cut", "minimum"]
+__all__ = ["CutOff", "Explorer", "deepening", "event_capacity", "execute_cut", "minima", "minimum"]
