@@ -180,7 +180,7 @@ def test_cli_shrink_rewrites_a_noisy_case_atomically_and_keeps_sizes(tmp_path, c
     assert saved["failure"]["preemptions"] < noisy.size.preemptions
     history = saved["shrink"]["history"][-1]
     assert history["before"] == noisy.size.as_dict() and history["after"]["steps"] == saved["failure"]["steps"]
-    assert saved["shrink"]["passes"]["minimal"] is True
+    assert saved["shrink"]["passes"]["minimal"] is True and saved["shrink"]["minimal"] is True
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
     assert main(["replay", str(path)]) == 0
     capsys.readouterr()
@@ -191,6 +191,14 @@ def test_cli_shrink_rewrites_a_noisy_case_atomically_and_keeps_sizes(tmp_path, c
     (entry,) = json.loads(capsys.readouterr().out)
     assert entry["changed"] is False and entry["minimal"] is True and entry["before"] == entry["after"]
     assert path.read_text() == before
+
+    # A case whose minimality was not known gains the proof, and nothing else changes.
+    data = corpus.load(path)
+    data["shrink"]["minimal"] = None
+    corpus.write_atomic(path, data)
+    assert main(["shrink", str(path)]) == 0
+    capsys.readouterr()
+    assert corpus.load(path) == dict(data, shrink=dict(data["shrink"], minimal=True))
 
 
 def test_cli_shrink_reports_a_case_that_does_not_reproduce(tmp_path, capsys):

@@ -12,17 +12,20 @@ Hypothesis' own shrink phase is left out: the trace passes in `shrinkers/`
 far fewer runs.
 
 Dense dice find most bugs in a few schedules, but not a bug that needs one
-preemption and one injected event at two exact decisions of a long run: each
-schedule hits it with probability about rate^2 / (k^2 a^2) for k decisions
-and a alternatives (text_poke/emulate-stack-desc: 2 of 10 seeds within 2000
-schedules). Such bugs are few schedules apart for a systematic search, so
-from the `SWEEP_AFTER`-th run on, after every `SWEEP_EVERY` Hypothesis
-examples one schedule comes from a bounded exhaustive sweep (`Explorer`, at most one preemption and one injected
-event, pruned by state) until the sweep is complete; on the seed models it
-completes within about 1200 schedules and finds every bug whose minimum is
-within its bounds in at most about 200. Once a failure with a new signature is
-hit the search returns it; the others are found in later rounds with this one
-masked (the sweep continues where it stopped).
+preemption and one injected event at two exact decisions of a long run and
+nothing else: a schedule of k decisions with a alternatives each hits it
+with probability about (rate/a)^2 (1-rate)^(k-2) (text_poke/
+emulate-stack-desc: 2 of 10 seeds within 2000 schedules). Such bugs are few
+schedules apart for a systematic search, so in each round, from the
+`SWEEP_AFTER`-th run on, one schedule in every `SWEEP_EVERY + 1` comes from a
+bounded exhaustive sweep (`Explorer`: at most one preemption and one
+injected event, pruned by state) until the sweep is complete. On the seed
+models the sweep completes within about 1200 schedules and hits every bug
+whose minimum is within its bounds in at most about 200.
+
+Once a failure with a new signature is hit the search returns it; the others
+are found in later rounds with this one masked (the sweep continues where it
+stopped).
 """
 
 from __future__ import annotations
