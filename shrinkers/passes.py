@@ -47,6 +47,13 @@ def drop_preemptions(devs: Devs, ctx) -> Iterator[Devs]:
             yield _without(devs, i)
 
 
+def drop_pairs(devs: Devs, ctx) -> Iterator[Devs]:
+    """Turn two deviations anywhere into default steps at once (two preemptions that only
+    matter together, as a switch away and the switch back)."""
+    for i, j in itertools.combinations(range(len(devs)), 2):
+        yield _without(_without(devs, j), i)
+
+
 def cut_tail(devs: Devs, ctx) -> Iterator[Devs]:
     """Drop every deviation from one on: shortest prefix first."""
     for i in range(len(devs)):

@@ -13,9 +13,10 @@ preemptions with any number of injected events, or p with at most i-1. The
 trace passes cannot trade a preemption for an injected event; these can.
 `random_below` runs a few seeded random schedules bounded to each level
 (cheap, and often enough). `exhaustive_below` runs the bounded DFS
-(`fuzz.strategies.exhaustive`) for the same signature, one bound per
-preemption count: a hit becomes the best (the passes start over, and the
-check runs again below it); no hit proves (p, i) minimal (`report.minimal`), unless the schedule
+(`fuzz.strategies.exhaustive`) for the same signature: first the bounds
+with fewer deviations in all, in turn, then one bound per preemption count: a hit
+becomes the best (the passes start over, and the check runs again below
+it); no hit proves (p, i) minimal (`report.minimal`), unless the schedule
 budget ran out first (`minimal` is then None).
 """
 
@@ -46,6 +47,7 @@ class ShrinkPass:
 PASSES: list[Callable] = [
     P.drop_injections,
     P.drop_preemptions,
+    P.drop_pairs,
     P.cut_tail,
     P.delta_debug,
     P.move_switches,
@@ -218,18 +220,42 @@ def _exhaustive_below(run, model, best: RunResult, budget: int) -> tuple[tuple[R
         except CutOff as cut:
             return cut.result
 
-    # Below (p, i) in the size order: (k, any number of events) for k < p, and
-    # (p, i-1). The DFS of a bound covers every smaller bound, so one
-    # exploration per preemption count proves a whole row; a hit becomes the
-    # best and the next call looks below it, so the last answer is the minimum.
+    # Below (p, i) in the size order: fewer than p preemptions with any number
+    # of events, or p with at most i-1. First a search of the bounds with fewer
+    # deviations in all, one run of each in turn (a smaller reproducer is
+    # usually a few deviations away, and one big bound must not starve the
+    # others). Then the proof: one bound per preemption row, as the DFS of a
+    # bound covers every smaller bound (skipped when the search completed a
+    # bound that covers it). A hit becomes the best and the next call looks
+    # below it, so the last answer is the minimum.
     p, i = best.size.preemptions, best.size.injected
-    bounds = [(k, event_capacity(model)) for k in range(p)] + ([(p, i - 1)] if i else [])
+    cap = event_capacity(model)
+    search = [(k, e) for k in range(p + 1) for e in range(cap + 1) if k + e < p + i]
+    proof = [(k, cap) for k in range(p)] + ([(p, i - 1)] if i else [])
+    done: list[tuple[int, int]] = []
     spent = 0
-    for k, e in bounds:
-        ex = Explorer(run_cut, preemptions=k, events=e)
-        for r in ex.runs():
-            spent += 1
-            if r.signature == best.signature and r.size < best.size:
+
+    def hit(r: RunResult) -> bool:
+        nonlocal spent
+        spent += 1
+        return r.signature == best.signature and r.size < best.size
+
+    open_ = {b: Explorer(run_cut, preemptions=b[0], events=b[1]).runs() for b in search}
+    while open_:
+        for b, runs in list(open_.items()):
+            r = next(runs, None)
+            if r is None:
+                done.append(b)
+                del open_[b]
+            elif hit(r):
+                return (r, spent), True
+            elif spent >= budget:
+                return (None, spent), False
+    for k, e in proof:
+        if any(dk == k and de >= e for dk, de in done):
+            continue
+        for r in Explorer(run_cut, preemptions=k, events=e).runs():
+            if hit(r):
                 return (r, spent), True
             if spent >= budget:
                 return (None, spent), False

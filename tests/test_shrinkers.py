@@ -46,6 +46,13 @@ def test_removing_a_deviation_folds_its_decisions_into_the_next_gap():
     assert len(list(P.drop_preemptions(devs, None))) == 2
 
 
+def test_drop_pairs_removes_any_two_deviations_at_once():
+    devs = [(3, Run(1)), (2, Inject("#MC")), (4, Run(0)), (1, Run(1))]
+    pairs = list(P.drop_pairs(devs, None))
+    assert len(pairs) == 6 and all(len(c) == 2 for c in pairs)
+    assert [(3, Run(1)), (2 + 1 + 4 + 1 + 1, Run(1))] in pairs  # the #MC and the switch to CPU0 dropped
+
+
 def test_cut_tail_and_delta_debug_propose_shorter_lists():
     devs = [(i, Run(i % 2)) for i in range(8)]
     assert [len(c) for c in P.cut_tail(devs, None)] == list(range(8))

@@ -1,6 +1,6 @@
-"""Hypothesis stateful test vs the deviation-list source, both on the trio machine.
+"""Hypothesis stateful test vs the default search (`fuzz.search`), both on the trio machine.
 
-    python bench/stateful_vs_deviations.py [--seeds N] [--json OUT]
+    python bench/stateful_vs_default.py [--seeds N] [--json OUT]
 
 For hpet/mainline, per seed: machine runs and seconds until the first failure
 is found and shrunk. Prints a markdown table and writes JSON.
@@ -47,11 +47,11 @@ def measure_stateful(seed: int) -> dict:
     return {"driver": "stateful", "seed": seed, "found": found, "runs": calls[0], "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def measure_deviations(seed: int) -> dict:
+def measure_default(seed: int) -> dict:
     t0 = time.perf_counter()
     report = search(protocols.load("hpet"), "mainline", max_schedules=2000, seed=seed, first_only=True)
     f = report.findings[0] if report.findings else None
-    return {"driver": "deviations", "seed": seed, "found": f.signature if f else None,
+    return {"driver": "default search", "seed": seed, "found": f.signature if f else None,
             "runs": report.schedules, "seconds": round(time.perf_counter() - t0, 3)}
 
 
@@ -60,9 +60,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
-    rows = [measure_stateful(s) for s in range(args.seeds)] + [measure_deviations(s) for s in range(args.seeds)]
+    rows = [measure_stateful(s) for s in range(args.seeds)] + [measure_default(s) for s in range(args.seeds)]
     print("| driver | found | median runs (find + shrink) | median seconds |\n|---|---|---|---|")
-    for driver in ("stateful", "deviations"):
+    for driver in ("stateful", "default search"):
         mine = [r for r in rows if r["driver"] == driver]
         print(f"| {driver} | {sum(r['found'] is not None for r in mine)}/{len(mine)} | "
               f"{statistics.median(r['runs'] for r in mine):g} | {statistics.median(r['seconds'] for r in mine):.2f} |")
