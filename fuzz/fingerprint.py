@@ -15,8 +15,10 @@ The virtual clock itself is left out: only deadlines relative to it count.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from .cells import Cell
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from .machine import Cpu, Machine
 
 _SIMPLE = (int, str, bool, float, type(None))
+_SIMPLE_TYPES = frozenset(_SIMPLE)  # the fast path of `_simple`
 
 
 def cells_of(model: Any) -> list[Cell]:
@@ -101,9 +104,14 @@ def _frames(m: Machine, cpu: Cpu) -> tuple:
     return tuple(
         (f.f_code.co_qualname, f.f_lasti, tuple((k, _local(m, k, v)) for k, v in f.f_locals.items() if k not in _SKIP))
         for f in frames
-        if f.f_code.co_name not in _DRIVER
-        and (_is_model_code(f.f_code.co_filename) or f.f_code.co_filename.startswith(_ENGINE))
+        if _kept(f.f_code)
     )
+
+
+@functools.cache
+def _kept(code: CodeType) -> bool:
+    """Whether a frame of `code` is part of a CPU's state: model code and the engine's primitives."""
+    return code.co_name not in _DRIVER and (_is_model_code(code.co_filename) or code.co_filename.startswith(_ENGINE))
 
 
 # The driver's own frames say nothing about the CPU's state.
@@ -131,7 +139,7 @@ def _running_in(m: Machine, cpu: Cpu) -> bool:
 
 
 def _simple(v: Any) -> Any:
-    if isinstance(v, _SIMPLE):
+    if type(v) in _SIMPLE_TYPES or isinstance(v, _SIMPLE):
         return v
     if isinstance(v, (tuple, list)):
         return tuple(_simple(x) for x in v)
