@@ -682,8 +682,8 @@ def parser() -> argparse.ArgumentParser:
             "bounded exhaustive check that no schedule with fewer preemptions or injected events fails the same "
             "way. A smaller reproducer replaces the file atomically (same signature, so same name), with the "
             "before/after sizes appended to its shrink history and the useful/useless pass counts; a case with "
-            "no smaller reproducer keeps its trace, and gains `shrink.minimal: true` once the check proves it. Order of \"smaller\": fewer preemptions, then injected events, then other "
-            "switches, then steps.\n\n"
+            "no smaller reproducer keeps its trace, and gains `shrink.minimal: true` once the check proves it. "
+            "Order of \"smaller\": fewer preemptions, then injected events, then other switches, then steps.\n\n"
             "exit status: 0 when every case reproduced (shrunk or not), 1 when one did not reproduce (left "
             "unchanged), 2 bad input."
         ),

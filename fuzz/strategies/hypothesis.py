@@ -84,7 +84,6 @@ def hypothesis_search(
     rounds. `max_examples` counts every run, of either source.
     """
     spent = 0
-    sweeping = sweep
 
     def take(result: RunResult) -> None:
         nonlocal spent
@@ -96,14 +95,14 @@ def hypothesis_search(
             raise _Hit(None)
 
     def test(example: int) -> bool:
-        nonlocal sweeping
+        nonlocal sweep
         if example == 0:
             return False  # Hypothesis' first example: run below, before its engine started
         take(run(dice(example)))
-        if sweeping is not None and spent >= SWEEP_AFTER and spent % (SWEEP_EVERY + 1) == 0:
-            result = next(sweeping, None)
+        if sweep is not None and spent >= SWEEP_AFTER and spent % (SWEEP_EVERY + 1) == 0:
+            result = next(sweep, None)
             if result is None:
-                sweeping = None  # complete
+                sweep = None  # complete
             else:
                 take(result)
         return False
