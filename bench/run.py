@@ -42,8 +42,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import protocols  # noqa: E402
-from fuzz.model import Model  # noqa: E402
+from panicfuzz import protocols  # noqa: E402
+from panicfuzz.model import Model  # noqa: E402
 
 STRATEGIES = [("hypothesis", 0), ("random", 0), ("pct", 1), ("pct", 2), ("pct", 3), ("exhaustive", 0)]
 PROFILES = {
@@ -61,7 +61,7 @@ def discover(only: list[str] | None) -> tuple[dict[str, type[Model]], dict[str, 
         if info.name.startswith("_") or (only and info.name not in only):
             continue
         try:
-            module = importlib.import_module(f"protocols.{info.name}")
+            module = importlib.import_module(f"panicfuzz.protocols.{info.name}")
         except Exception as e:  # a model being written: note it, bench the rest
             skipped[info.name] = f"{type(e).__name__}: {e}"
             continue
@@ -85,7 +85,7 @@ def _model(name: str) -> type[Model]:
 
 def warm_up() -> None:
     """Pay each strategy's one-time costs (imports, first calls) before anything is timed."""
-    from fuzz.search import search
+    from panicfuzz.search import search
 
     if not _MODELS:
         _MODELS.update(discover(None)[0])
@@ -95,7 +95,7 @@ def warm_up() -> None:
 
 
 def job_search(args: tuple) -> dict:
-    from fuzz.search import search
+    from panicfuzz.search import search
 
     protocol, variant, strategy, depth, seed, budget = args
     model = _model(protocol)
@@ -122,7 +122,7 @@ def job_search(args: tuple) -> dict:
 
 def job_minima(args: tuple) -> list[dict]:
     """The exhaustive minimum of every signature found on one variant (one search serves them all)."""
-    from fuzz.strategies.exhaustive import execute_cut, minima
+    from panicfuzz.strategies.exhaustive import execute_cut, minima
 
     protocol, variant, signatures, cap = args
     model = _model(protocol)
@@ -133,9 +133,9 @@ def job_minima(args: tuple) -> list[dict]:
 
 
 def job_throughput(args: tuple) -> dict:
-    from fuzz.bare import execute_bare
-    from fuzz.run import execute
-    from fuzz.strategies import RandomSource, Replay
+    from panicfuzz.bare import execute_bare
+    from panicfuzz.run import execute
+    from panicfuzz.strategies import RandomSource, Replay
 
     protocol, n = args
     model = _model(protocol)
@@ -149,7 +149,7 @@ def job_throughput(args: tuple) -> dict:
             out[name] = {"schedules_per_s": round(n / dt), "steps_per_s": round(steps / dt), "steps_per_schedule": round(steps / n, 1)}
     import trio
 
-    from fuzz.machine import Machine
+    from panicfuzz.machine import Machine
 
     # What the trio driver would give if one trio.run() hosted many schedules.
     machines = [Machine(model(variant), Replay(t), max_steps=model.max_steps) for t in traces]
@@ -178,7 +178,7 @@ def job_throughput(args: tuple) -> dict:
     # What the trio driver adds per schedule, and how much of that is trio.run() itself.
     out["trio_overhead_ms"] = round(per_trio - per_bare, 3)
     # The rest is per hand-off: a CPU parks (wait_task_rescheduled) and wakes the next (reschedule).
-    from fuzz.trace import Run
+    from panicfuzz.trace import Run
 
     switches = 0
     for t in traces:
@@ -191,7 +191,7 @@ def job_throughput(args: tuple) -> dict:
 
 
 def job_verify(args: tuple) -> dict:
-    from fuzz.search import verify
+    from panicfuzz.search import verify
 
     protocol, variant, k, e, cap = args
     model = _model(protocol)

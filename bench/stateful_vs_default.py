@@ -1,4 +1,4 @@
-"""Hypothesis stateful test vs the default search (`fuzz.search`), both on the trio machine.
+"""Hypothesis stateful test vs the default search (`panicfuzz.search`), both on the trio machine.
 
     python bench/stateful_vs_default.py [--seeds N] [--json OUT]
 
@@ -16,9 +16,9 @@ import time
 from hypothesis import HealthCheck, Verbosity, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-import fuzz.stateful as stateful
-import protocols
-from fuzz.search import search
+import panicfuzz.stateful as stateful
+from panicfuzz import protocols
+from panicfuzz.search import search
 
 
 def measure_stateful(seed: int) -> dict:

@@ -104,7 +104,7 @@ class BareMachine(Machine):
 
 
 def execute_bare(model_cls: type[Model], variant: str, decisions, *, max_steps: int | None = None, logging: bool = False) -> RunResult:
-    """`fuzz.run.execute` on the bare driver."""
+    """`panicfuzz.run.execute` on the bare driver."""
     model = model_cls(variant)
     m = BareMachine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()

@@ -2,7 +2,7 @@
 
 A cell records who watches it (CPUs spinning on it) so that a write wakes them,
 and who wrote it last, so that a deadlock report can say who could release whom.
-Models read and write cells only through the primitives in `fuzz.kernel`.
+Models read and write cells only through the primitives in `panicfuzz.kernel`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import protocols
+from panicfuzz import protocols
 
 from . import __version__, corpus
 from .model import Model
@@ -412,7 +412,7 @@ def _print_verdict(model_cls, v: Verdict, files: list[str], expected, as_expecte
 
 
 def cmd_shrink(args: argparse.Namespace) -> int:
-    from shrinkers import shrink
+    from panicfuzz.shrinkers import shrink
 
     from .trace import Size
 

@@ -78,7 +78,7 @@ def trace_of(path: Path, data: dict[str, Any]) -> list[Action]:
 
 
 def record(finding, model_cls, timeline: str) -> dict[str, Any]:
-    """The JSON object for one finding (see `fuzz.search.Finding`)."""
+    """The JSON object for one finding (see `panicfuzz.search.Finding`)."""
     r = finding.result
     size = r.size.as_dict()
     return {

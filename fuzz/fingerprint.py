@@ -133,7 +133,7 @@ def _remaining(m: Machine, deadline: int) -> int:
 
 def _running_in(m: Machine, cpu: Cpu) -> bool:
     try:
-        return m._current_task() is cpu.task  # the driver's task (trio, or fuzz.bare)
+        return m._current_task() is cpu.task  # the driver's task (trio, or panicfuzz.bare)
     except RuntimeError:  # outside any run
         return False
 

@@ -7,12 +7,12 @@ that ran last; nothing is injected). Three things can happen:
 
 - the goal is reached: the budget only ran out because the schedule starved
   a CPU, which is not a bug, so the run holds;
-- the whole machine state (`fuzz.fingerprint`) repeats: the run is a lasso, a
+- the whole machine state (`panicfuzz.fingerprint`) repeats: the run is a lasso, a
   prefix and then a cycle that the fair scheduler repeats forever without the
   goal: a proven **livelock**;
 - a second budget runs out first: "hang (unproven)".
 
-A spinning CPU blocks (see `fuzz.kernel.cpu_relax`), so a CPU that another
+A spinning CPU blocks (see `panicfuzz.kernel.cpu_relax`), so a CPU that another
 one could still release never makes a cycle on its own.
 """
 

@@ -8,7 +8,7 @@ the schedule point of the interrupted primitive, exactly as hardware pushes a
 frame onto the interrupted stack. So one trio task holds the whole context
 stack of its CPU.
 
-Every access to shared state is a primitive (`fuzz.kernel`) that first calls
+Every access to shared state is a primitive (`panicfuzz.kernel`) that first calls
 `schedule_point()` and only then takes effect. A schedule point ends the step
 of the CPU that reached it: the machine checks the oracles, asks the decision
 source for the next action and hands the baton to the chosen CPU. Exactly one
@@ -188,7 +188,7 @@ class Machine:
         self.steps = 0
         self.trace: list[Action] = []
         # Per decision: d(efault) p(reemption) s(witch) i(njection), or f: taken by the
-        # machine's own fair scheduler after the step budget (see fuzz.livelock).
+        # machine's own fair scheduler after the step budget (see panicfuzz.livelock).
         self.kinds: list[str] = []
         self.fair = None
         self.log: list[tuple] = []
@@ -269,7 +269,7 @@ class Machine:
         trio.lowlevel.reschedule(cpu.task)
 
     # _park/_wake/_current_task/_finish and run() are the whole driver interface:
-    # fuzz.bare.BareMachine overrides them to drive the same CPUs without trio.
+    # panicfuzz.bare.BareMachine overrides them to drive the same CPUs without trio.
     def _current_task(self) -> Any:
         return trio.lowlevel.current_task()
 

@@ -2,7 +2,7 @@
 
 A model is a class whose methods are the kernel functions it models (kernel
 names, a citation above each) and whose attributes are the shared state
-(cells from `fuzz.cells`). One instance is one fresh machine state. Variants
+(cells from `panicfuzz.cells`). One instance is one fresh machine state. Variants
 are small switches read inside the methods, never copies of them.
 """
 

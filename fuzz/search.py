@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 
 import attrs
 
-from shrinkers import shrink
+from panicfuzz.shrinkers import shrink
 
 from .model import Model
 from .run import RunResult, execute
@@ -42,7 +42,7 @@ class Finding:
     schedules: int  # schedules run until this failure was first hit
     seconds: float  # wall time until then (a statistic, never an input)
     shrink_seconds: float
-    shrink_report: object = None  # shrinkers.ShrinkReport: passes used, minimality proven
+    shrink_report: object = None  # panicfuzz.shrinkers.ShrinkReport: passes used, minimality proven
 
     @property
     def signature(self) -> str:
@@ -94,7 +94,7 @@ def search(
         runs = _pct_runs(run, PctSearch(seed, depth, model_cls.ncpus))
     elif strategy == "exhaustive":
         runs = deepening(lambda source: execute_cut(model_cls, variant, source), model_cls)
-    else:  # the bounded sweep beside Hypothesis (see fuzz.strategies.hypothesis)
+    else:  # the bounded sweep beside Hypothesis (see panicfuzz.strategies.hypothesis)
         p, e = SWEEP_BOUNDS
         runs = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=p, events=e).runs()
     round_no = 0

@@ -2,7 +2,7 @@
 
 The rules are scheduler decisions: `deviate(gap, choice)` says "after `gap`
 more default decisions, take the non-default action number `choice`" (see
-`fuzz.strategies.deviations`). After every rule, the invariant runs the same
+`panicfuzz.strategies.deviations`). After every rule, the invariant runs the same
 trio machine on the schedule so far and fails with the timeline when the
 protocol fails. Hypothesis shrinks the rule sequence and prints it as code:
 
@@ -13,7 +13,7 @@ protocol fails. Hypothesis shrinks the rule sequence and prints it as code:
 
 Use it in a test module:
 
-    from fuzz.stateful import schedule_machine
+    from panicfuzz.stateful import schedule_machine
     TestHpetFix = schedule_machine("hpet", "panic-cpu-check").TestCase
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-import protocols
+from panicfuzz import protocols
 
 from .run import execute
 from .strategies.deviations import Deviations

@@ -1,4 +1,4 @@
-"""The protocol models: module `protocols/<name>.py` defines the `fuzz.model.Model` named <name>.
+"""The protocol models: module `protocols/<name>.py` defines the `panicfuzz.model.Model` named <name>.
 
 `load(name)` imports only that module, so one broken model does not stop the
 others; `names()` imports them all and lists them in the order of their
@@ -12,7 +12,7 @@ import importlib
 import inspect
 import pkgutil
 
-from fuzz.model import Model
+from panicfuzz.model import Model
 
 
 @functools.cache

@@ -41,8 +41,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from fuzz.cells import Cell, atomic_t, cpumask_t, raw_spinlock_t
-from fuzz.kernel import (
+from panicfuzz.cells import Cell, atomic_t, cpumask_t, raw_spinlock_t
+from panicfuzz.kernel import (
     BUG_ON,
     USEC_PER_MSEC,
     USEC_PER_SEC,
@@ -70,8 +70,8 @@ from fuzz.kernel import (
     spin_until_cond_timeout,
     udelay,
 )
-from fuzz.machine import Kind
-from fuzz.model import Event, Model, Variant
+from panicfuzz.machine import Kind
+from panicfuzz.model import Event, Model, Variant
 
 NCPUS = 2
 PANIC_CPU_INVALID = -1

@@ -16,8 +16,8 @@ is not: the engine's rule) and a #GP inside read_hpet()'s locked region.
 
 from __future__ import annotations
 
-from fuzz.cells import Cell, DeviceCounter, arch_spinlock_t, atomic_t, cpumask_t
-from fuzz.kernel import (
+from panicfuzz.cells import Cell, DeviceCounter, arch_spinlock_t, atomic_t, cpumask_t
+from panicfuzz.kernel import (
     USEC_PER_MSEC,
     USEC_PER_SEC,
     READ_ONCE,
@@ -49,8 +49,8 @@ from fuzz.kernel import (
     spin_until_cond_timeout,
     cpu_relax,
 )
-from fuzz.machine import Kind
-from fuzz.model import Event, Model, Variant
+from panicfuzz.machine import Kind
+from panicfuzz.model import Event, Model, Variant
 
 PANIC_CPU_INVALID = -1
 PANIC_TIMEOUT_MS = 5 * 1000  # wait_for_panic(): PANIC_TIMEOUT * USEC_PER_SEC

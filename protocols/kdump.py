@@ -78,8 +78,8 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
-from fuzz.cells import Cell, atomic_t, cpumask_t, raw_spinlock_t
-from fuzz.kernel import (
+from panicfuzz.cells import Cell, atomic_t, cpumask_t, raw_spinlock_t
+from panicfuzz.kernel import (
     USEC_PER_SEC,
     BUG_ON,
     READ_ONCE,
@@ -109,8 +109,8 @@ from fuzz.kernel import (
     spin_until_cond_timeout,
     trace_printk,
 )
-from fuzz.machine import Kind
-from fuzz.model import Event, Model, Variant
+from panicfuzz.machine import Kind
+from panicfuzz.model import Event, Model, Variant
 
 NCPUS = 2
 CPU_IRQ = 0  # Don's CPU0: takes the device interrupt, holds ioapic_lock

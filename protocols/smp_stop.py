@@ -40,8 +40,8 @@ Invariants (BUG_ON keys):
 
 from __future__ import annotations
 
-from fuzz.cells import Cell, atomic_t, cpumask_t, raw_spinlock_t
-from fuzz.kernel import (
+from panicfuzz.cells import Cell, atomic_t, cpumask_t, raw_spinlock_t
+from panicfuzz.kernel import (
     BUG_ON,
     NSEC_PER_USEC,
     USEC_PER_MSEC,
@@ -75,7 +75,7 @@ from fuzz.kernel import (
     trace_printk,
     cpu_relax,
 )
-from fuzz.model import Model, Variant
+from panicfuzz.model import Model, Variant
 
 NCPUS = 3
 CONSOLE_CPU, PANIC_CPU, REBOOT_CPU = 0, 1, 2

@@ -47,9 +47,9 @@ from __future__ import annotations
 
 import attrs
 
-from fuzz.cells import Cell, atomic_t, cpumask_t
-from fuzz.fingerprint import model_state
-from fuzz.kernel import (
+from panicfuzz.cells import Cell, atomic_t, cpumask_t
+from panicfuzz.fingerprint import model_state
+from panicfuzz.kernel import (
     READ_ONCE,
     WRITE_ONCE,
     BUG_ON,
@@ -72,8 +72,8 @@ from fuzz.kernel import (
     smp_store_release,
     trace_printk,
 )
-from fuzz.machine import Kind
-from fuzz.model import Event, Model, Variant
+from panicfuzz.machine import Kind
+from panicfuzz.model import Event, Model, Variant
 
 NCPUS = 2
 CALLER = 0  # kernel code calling through the static call site

@@ -1,12 +1,12 @@
 """Trace-level minimisation, run after any search strategy.
 
 A reproducer is shrunk as a list of deviations from the default action
-(`fuzz.strategies.deviations_of`). Each pass (`shrinkers.passes`) proposes
+(`panicfuzz.strategies.deviations_of`). Each pass (`panicfuzz.shrinkers.passes`) proposes
 smaller candidates; one is kept only if its run fails with the same signature
-and is smaller in the order of design §2 (`fuzz.trace.Size`). The passes form
+and is smaller in the order of design §2 (`panicfuzz.trace.Size`). The passes form
 one flat list and count their calls and successes, as Hypothesis' shrinker
 does; a final bounded exhaustive search proves the preemption and injection
-counts minimal (`shrinkers.shrink`).
+counts minimal (`panicfuzz.shrinkers.shrink`).
 """
 
 from .shrink import PASSES, ShrinkPass, ShrinkReport, shrink

@@ -1,7 +1,7 @@
 """The shrink passes: each proposes smaller schedules from the current best.
 
 A schedule is shrunk as its list of deviations from the default action,
-[(gap, action), ...] (`fuzz.strategies.deviations_of`): `gap` default
+[(gap, action), ...] (`panicfuzz.strategies.deviations_of`): `gap` default
 decisions, then `action`. A pass is a function (devs, ctx) -> candidates;
 it never needs to know whether a candidate is smaller, the loop checks that
 by running it. Passes are cheap first: removals (which cut preemptions and
@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from typing import Iterator
 
-from fuzz.trace import Action, Inject, Run
+from panicfuzz.trace import Action, Inject, Run
 
 Devs = list[tuple[int, Action]]
 

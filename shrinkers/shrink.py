@@ -3,7 +3,7 @@
 As in Hypothesis' Shrinker, the passes are one flat list of `ShrinkPass`es
 that count their calls and shrinks, and whether a candidate is kept is
 deterministic: it must fail with the same signature and be smaller in the
-order of design §2 (`fuzz.trace.Size`: preemptions, injected events, other
+order of design §2 (`panicfuzz.trace.Size`: preemptions, injected events, other
 switches, steps, the trace). A pass that succeeds is run again on the new
 best; the list is repeated until a whole round keeps nothing.
 
@@ -13,7 +13,7 @@ preemptions with any number of injected events, or p with at most i-1. The
 trace passes cannot trade a preemption for an injected event; these can.
 `random_below` runs a few seeded random schedules bounded to each level
 (cheap, and often enough). `exhaustive_below` runs the bounded DFS
-(`fuzz.strategies.exhaustive`) for the same signature: first the bounds
+(`panicfuzz.strategies.exhaustive`) for the same signature: first the bounds
 with fewer deviations in all, in turn, then one bound per preemption count: a hit
 becomes the best (the passes start over, and the check runs again below
 it); no hit proves (p, i) minimal (`report.minimal`), unless the schedule
@@ -28,10 +28,10 @@ from typing import Callable
 
 import attrs
 
-from fuzz.run import RunResult
-from fuzz.strategies.deviations import Deviations, deviations_of
-from fuzz.strategies.exhaustive import CutOff, Explorer, event_capacity
-from fuzz.trace import Action, Inject, Run
+from panicfuzz.run import RunResult
+from panicfuzz.strategies.deviations import Deviations, deviations_of
+from panicfuzz.strategies.exhaustive import CutOff, Explorer, event_capacity
+from panicfuzz.trace import Action, Inject, Run
 
 from . import passes as P
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import protocols
-from fuzz import corpus
-from fuzz.run import execute
-from fuzz.search import SearchReport, search
-from fuzz.strategies import Replay
+from panicfuzz import protocols
+from panicfuzz import corpus
+from panicfuzz.run import execute
+from panicfuzz.search import SearchReport, search
+from panicfuzz.strategies import Replay
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

@@ -1,6 +1,6 @@
 """The bare-coroutine driver is the trio machine without trio: same trace, same run.
 
-trio stays the reference (design §2); `fuzz.bare` exists to measure the
+trio stays the reference (design §2); `panicfuzz.bare` exists to measure the
 ceiling. These differential tests hold it to identical event logs, outcomes,
 decision kinds and state fingerprints for the same decisions.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-import protocols
-from fuzz.bare import BareMachine, execute_bare
-from fuzz.fingerprint import fingerprint
-from fuzz.run import execute
-from fuzz.strategies import RandomSource, Replay
+from panicfuzz import protocols
+from panicfuzz.bare import BareMachine, execute_bare
+from panicfuzz.fingerprint import fingerprint
+from panicfuzz.run import execute
+from panicfuzz.strategies import RandomSource, Replay
 from tests import toys
 
 HPET = protocols.load("hpet")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fuzz.cli import main
+from panicfuzz.cli import main
 
 
 def test_campaign_resumes_and_reports_observations(capsys, tmp_path):

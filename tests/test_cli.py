@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fuzz.cli import main
+from panicfuzz.cli import main
 from tests.support import saved_cases
 
 

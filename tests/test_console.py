@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-import protocols
-from fuzz.fingerprint import fingerprint
-from fuzz.machine import Machine
-from fuzz.run import execute
-from fuzz.trace import Run
-from protocols.console import KMSG, NOTIFIER_MSG, PANIC_MSG, RING, SYSRQ, prb_state
+from panicfuzz import protocols
+from panicfuzz.fingerprint import fingerprint
+from panicfuzz.machine import Machine
+from panicfuzz.run import execute
+from panicfuzz.trace import Run
+from panicfuzz.protocols.console import KMSG, NOTIFIER_MSG, PANIC_MSG, RING, SYSRQ, prb_state
 from tests.support import assert_expected, replay_on, saved_cases, search_variant
 
 Console = protocols.load("console")

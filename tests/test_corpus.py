@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import protocols
-from fuzz import corpus
-from fuzz.cli import timeline_of
-from fuzz.run import execute
-from fuzz.search import search
-from fuzz.strategies import Replay
+from panicfuzz import protocols
+from panicfuzz import corpus
+from panicfuzz.cli import timeline_of
+from panicfuzz.run import execute
+from panicfuzz.search import search
+from panicfuzz.strategies import Replay
 from tests.support import CORPUS, replay_on
 
 SHIPPED = sorted(CORPUS.rglob("*.json"))

@@ -11,10 +11,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
-import json, protocols
-from fuzz.run import execute
-from fuzz.search import search
-from fuzz.strategies import Replay
+import json
+from panicfuzz import protocols
+from panicfuzz.run import execute
+from panicfuzz.search import search
+from panicfuzz.strategies import Replay
 m = protocols.load("hpet")
 report = search(m, "mainline", max_schedules=300, seed=3)
 out = []

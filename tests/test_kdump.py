@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import protocols
-from fuzz import corpus
-from fuzz.run import execute
-from fuzz.strategies import Replay
-from fuzz.strategies.deviations import Deviations
-from fuzz.trace import Inject
+from panicfuzz import protocols
+from panicfuzz import corpus
+from panicfuzz.run import execute
+from panicfuzz.strategies import Replay
+from panicfuzz.strategies.deviations import Deviations
+from panicfuzz.trace import Inject
 from tests.support import assert_expected, replay_on, saved_cases, search_variant
 
 KDUMP = protocols.load("kdump")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ast
 
-from fuzz.machine import Kind, Machine
-from fuzz.run import execute
-from fuzz.strategies import Deviations, Replay
-from fuzz.trace import Inject, Run, parse_action
+from panicfuzz.machine import Kind, Machine
+from panicfuzz.run import execute
+from panicfuzz.strategies import Deviations, Replay
+from panicfuzz.trace import Inject, Run, parse_action
 from tests.toys import Flood, Halter, Semantics
 
 
@@ -105,7 +105,7 @@ def test_livelock_is_proven_by_a_lasso_and_the_cycle_repeats():
 
     class Probe(Replay):
         def choose(self, m, enabled):
-            from fuzz.fingerprint import fingerprint
+            from panicfuzz.fingerprint import fingerprint
 
             if self.pos in (start, start + length, start + 2 * length):
                 prints.append((fingerprint(m), m.last))
@@ -133,7 +133,7 @@ def test_a_python_error_in_a_model_is_a_model_error_with_its_location():
 def test_fingerprint_sees_a_cpu_between_two_steps_of_one_primitive():
     # With irqs already off, spin_lock_irqsave()'s local_irq_save() step changes no
     # cell and no model frame, yet the CPU is one step further: a different state.
-    from fuzz.fingerprint import fingerprint
+    from panicfuzz.fingerprint import fingerprint
     from tests.toys import Semantics
 
     class Probe(Deviations):
@@ -147,7 +147,7 @@ def test_fingerprint_sees_a_cpu_between_two_steps_of_one_primitive():
 
     class IrqsOffThenLock(Semantics):
         async def cpu_main(self, cpu: int) -> None:
-            from fuzz.kernel import local_irq_disable, spin_lock_irqsave
+            from panicfuzz.kernel import local_irq_disable, spin_lock_irqsave
 
             await local_irq_disable()
             await spin_lock_irqsave(self.lock)

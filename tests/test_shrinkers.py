@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 
-import protocols
-from fuzz import corpus
-from fuzz.cells import Cell
-from fuzz.cli import main
-from fuzz.kernel import BUG_ON, READ_ONCE, WRITE_ONCE
-from fuzz.model import Model, Variant
-from fuzz.run import execute
-from fuzz.search import search
-from fuzz.strategies import RandomSource
-from fuzz.strategies.deviations import deviations_of
-from fuzz.strategies.exhaustive import execute_cut, minimum
-from fuzz.trace import Inject, Run
-from shrinkers import PASSES, shrink
-from shrinkers import passes as P
+from panicfuzz import protocols
+from panicfuzz import corpus
+from panicfuzz.cells import Cell
+from panicfuzz.cli import main
+from panicfuzz.kernel import BUG_ON, READ_ONCE, WRITE_ONCE
+from panicfuzz.model import Model, Variant
+from panicfuzz.run import execute
+from panicfuzz.search import search
+from panicfuzz.strategies import RandomSource
+from panicfuzz.strategies.deviations import deviations_of
+from panicfuzz.strategies.exhaustive import execute_cut, minimum
+from panicfuzz.trace import Inject, Run
+from panicfuzz.shrinkers import PASSES, shrink
+from panicfuzz.shrinkers import passes as P
 
 HPET = protocols.load("hpet")
 

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-import protocols
-from fuzz.run import execute
-from fuzz.strategies import RandomSource
-from fuzz.strategies.deviations import Deviations
+from panicfuzz import protocols
+from panicfuzz.run import execute
+from panicfuzz.strategies import RandomSource
+from panicfuzz.strategies.deviations import Deviations
 from tests.support import assert_expected, replay_on, saved_cases, search_variant
 
 MODEL = protocols.load("smp_stop")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from fuzz.stateful import ProtocolFailure, schedule_machine
+from panicfuzz.stateful import ProtocolFailure, schedule_machine
 
 QUICK = settings(max_examples=300, stateful_step_count=6, database=None, deadline=None, derandomize=True,
                  suppress_health_check=list(HealthCheck))

@@ -6,12 +6,12 @@ import collections
 
 import pytest
 
-import protocols
-from fuzz.run import execute
-from fuzz.search import STRATEGIES, search
-from fuzz.strategies.exhaustive import Explorer, deepening, event_capacity, execute_cut
-from fuzz.strategies.pct import PctSearch, PctSource
-from fuzz.trace import Inject
+from panicfuzz import protocols
+from panicfuzz.run import execute
+from panicfuzz.search import STRATEGIES, search
+from panicfuzz.strategies.exhaustive import Explorer, deepening, event_capacity, execute_cut
+from panicfuzz.strategies.pct import PctSearch, PctSource
+from panicfuzz.trace import Inject
 from tests import toys
 
 HPET = protocols.load("hpet")

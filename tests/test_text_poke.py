@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import protocols
-from fuzz.run import execute
-from fuzz.search import search, verify
-from fuzz.strategies.deviations import Deviations
-from fuzz.trace import parse_action
-from protocols.text_poke import TextPoke
+from panicfuzz import protocols
+from panicfuzz.run import execute
+from panicfuzz.search import search, verify
+from panicfuzz.strategies.deviations import Deviations
+from panicfuzz.trace import parse_action
+from panicfuzz.protocols.text_poke import TextPoke
 from tests.support import SCALE, assert_expected, replay_on, saved_cases, search_variant
 
 FAILING = ["bp-waits", "hpa-state-machine", "v3-redirect", "emulate-null-vec", "emulate-stack-desc"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-import protocols
-from fuzz import corpus
-from fuzz.cli import main
-from fuzz.search import verify
-from fuzz.strategies.exhaustive import execute_cut, minima, minimum
+from panicfuzz import protocols
+from panicfuzz import corpus
+from panicfuzz.cli import main
+from panicfuzz.search import verify
+from panicfuzz.strategies.exhaustive import execute_cut, minima, minimum
 
 HPET = protocols.load("hpet")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fuzz.cells import Cell, atomic_t, raw_spinlock_t
-from fuzz.kernel import (
+from panicfuzz.cells import Cell, atomic_t, raw_spinlock_t
+from panicfuzz.kernel import (
     READ_ONCE,
     atomic_add_unless,
     atomic_dec,
@@ -21,8 +21,8 @@ from fuzz.kernel import (
     udelay,
     user_mode,
 )
-from fuzz.machine import Kind, current_machine
-from fuzz.model import Event, Model, Variant
+from panicfuzz.machine import Kind, current_machine
+from panicfuzz.model import Event, Model, Variant
 
 
 class Flood(Model):

@@ -9,7 +9,7 @@ other switches (from a CPU that cannot run) are free, as in preemption
 bounding (Musuvathi & Qadeer, PLDI 2007).
 
 Pruning: at every new decision that still offers a choice within the
-bounds, the source fingerprints the whole machine state (`fuzz.fingerprint`)
+bounds, the source fingerprints the whole machine state (`panicfuzz.fingerprint`)
 with the CPU that ran last (it decides the default action and so what a
 preemption is). A state seen before with at least the same remaining (K, E)
 budget has its whole future explored already (DFS finishes a state's subtree
