@@ -22,6 +22,7 @@ from rich.table import Table
 from panicfuzz import protocols
 
 from . import __version__, corpus
+from .errors import UsageError
 from .model import Model
 from .run import RunResult, execute
 from .search import STRATEGIES, Finding, SearchReport, Verdict, search, verify
@@ -29,10 +30,6 @@ from .strategies import Replay
 from .timeline import headline, render
 
 DEFAULT_CORPUS = os.environ.get("PANICFUZZ_CORPUS", "corpus")
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line, exit code 2."""
 
 
 # -- helpers ---------------------------------------------------------------------
