@@ -19,9 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from panicfuzz import protocols
-
-from . import __version__, corpus
+from . import __version__, corpus, loader
 from .errors import UsageError
 from .model import Model
 from .run import RunResult, execute
@@ -29,17 +27,30 @@ from .search import STRATEGIES, Finding, SearchReport, Verdict, search, verify
 from .strategies import Replay
 from .timeline import headline, render
 
-DEFAULT_CORPUS = os.environ.get("PANICFUZZ_CORPUS", "corpus")
-
-
 # -- helpers ---------------------------------------------------------------------
 
 
-def _model(name: str) -> type[Model]:
-    try:
-        return protocols.load(name)
-    except KeyError:
-        raise UsageError(f"unknown protocol {name!r}; known: {', '.join(protocols.names())}") from None
+def _model(ref: str) -> type[Model]:
+    """The model a PROTOCOL argument names: a name, a file (path.py[:Class]) or module:Class."""
+    return loader.resolve(ref)
+
+
+def _models(refs: Sequence[str]) -> tuple[list[type[Model]], int]:
+    """The models of a command's PROTOCOL arguments, or (none given) of `loader.default_entries()`.
+
+    A model that does not load is reported on stderr and left out; returns (models, how many failed).
+    """
+    if refs:
+        return [_model(r) for r in refs], 0
+    entries = loader.default_entries()
+    for e in entries:
+        if e.error is not None:
+            print(f"panicfuzz: error: {e.error}", file=sys.stderr)
+    return [e.model for e in entries if e.error is None and e.model is not None], sum(e.error is not None for e in entries)
+
+
+def _corpus(arg: str | None) -> Path:
+    return Path(arg) if arg is not None else loader.default_corpus()
 
 
 def _variants(model_cls: type[Model], variant: str | None) -> list[str]:
@@ -96,12 +107,17 @@ def _progress(enabled: bool, label: str, total: int | None) -> Iterator[Callable
 
 def cmd_list(args: argparse.Namespace) -> int:
     rows = []
-    for name in protocols.names():
-        m = protocols.load(name)
+    entries = loader.catalogue()
+    for e in entries:
+        if e.error is not None or e.model is None:
+            continue
+        m = e.model
         for v in m.variants:
             rows.append(
                 {
-                    "protocol": name,
+                    "protocol": e.name,
+                    "origin": e.origin,
+                    "ref": e.ref,
                     "variant": v.name,
                     "expected": v.expected,
                     "expected_kind": v.kind,
@@ -109,17 +125,21 @@ def cmd_list(args: argparse.Namespace) -> int:
                     "summary": v.summary,
                 }
             )
+    broken = [e for e in entries if e.error is not None]
+    for e in broken:
+        print(f"panicfuzz: error: {e.error}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=1))
-        return 0
+        return 2 if broken else 0
     table = Table(title="panicfuzz protocols and variants")
     for col in ("protocol", "variant", "expected", "summary", "source"):
         table.add_column(col, overflow="fold")
     for r in rows:
         expected = r["expected"] + (f" ({r['expected_kind']})" if r["expected_kind"] else "")
-        table.add_row(r["protocol"], r["variant"], expected, r["summary"], r["source"])
+        where = "" if r["origin"] == "shipped" else f"\n[dim]{r['origin']}: {r['ref']}[/dim]"
+        table.add_row(r["protocol"] + where, r["variant"], expected, r["summary"], r["source"])
     Console().print(table)
-    return 0
+    return 2 if broken else 0
 
 
 # -- fuzz -------------------------------------------------------------------------
@@ -130,13 +150,12 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-schedules must be at least 1, not {args.max_schedules}")
     if args.depth < 1:
         raise UsageError(f"--depth must be at least 1, not {args.depth}")
-    names = [args.protocol] if args.protocol else protocols.names()
+    models, broken = _models([args.protocol] if args.protocol else [])
     jobs = []
-    for name in names:
-        model_cls = _model(name)
+    for model_cls in models:
         for variant in _variants(model_cls, args.variant):
             jobs.append((model_cls, variant))
-    root = Path(args.corpus)
+    root = _corpus(args.corpus)
     out = []
     unexpected = 0
     found_any = False
@@ -167,6 +186,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                 print(f"  (the expected {expected.kind} was not hit in this budget; the saved case {path} reproduces it)")
     if args.json:
         print(json.dumps(out[0] if len(out) == 1 else out, indent=1))
+    if broken:
+        return 2
     if len(jobs) == 1:
         return 1 if found_any else 0
     return 1 if unexpected else 0
@@ -251,12 +272,15 @@ def _print_report(model_cls, report: SearchReport, files: list[str], expected, a
 # -- replay -------------------------------------------------------------------------
 
 
-def _load_cases(files: Sequence[str], variant: str | None = None) -> list[tuple[Path, dict, type[Model], list]]:
-    """Every corpus file checked before any runs: (path, data, model, trace); `variant` must exist too."""
+def _load_cases(files: Sequence[str], variant: str | None = None, model: str | None = None) -> list[tuple[Path, dict, type[Model], list]]:
+    """Every corpus file checked before any runs: (path, data, model, trace); `variant` must exist too.
+
+    The model is the one the case records (`loader.case_model`), or `model` when given.
+    """
     cases = []
     for path in map(Path, files):
         data = corpus.load(path)
-        model_cls = _model(data["protocol"])
+        model_cls = _model(model) if model is not None else loader.case_model(data, path)
         _variants(model_cls, data["variant"])
         if variant is not None:
             _variants(model_cls, variant)
@@ -265,7 +289,7 @@ def _load_cases(files: Sequence[str], variant: str | None = None) -> list[tuple[
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    cases = _load_cases(args.files, args.variant)
+    cases = _load_cases(args.files, args.variant, args.model)
     results = []
     bad = 0
     for path, data, model_cls, trace in cases:
@@ -326,7 +350,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-schedules must be at least 1, not {args.max_schedules}")
     model_cls = _model(args.protocol)
     jobs = _variants(model_cls, args.variant)
-    root = Path(args.corpus)
+    root = _corpus(args.corpus)
     out = []
     codes = []
     for variant in jobs:
@@ -413,7 +437,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
 
     from .trace import Size
 
-    cases = _load_cases(args.files)
+    cases = _load_cases(args.files, model=args.model)
     results = []
     bad = 0
     for path, data, model_cls, trace in cases:
@@ -505,12 +529,12 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         raise UsageError(f"--round-schedules must be at least 1, not {args.round_schedules}")
     if args.max_schedules is None and args.minutes is None:
         raise UsageError("give a budget: --max-schedules N and/or --minutes M")
-    root = Path(args.corpus)
+    root = _corpus(args.corpus)
     state = Path(args.state) if args.state else root / ".campaign.json"
     jobs = []
-    for name in args.protocols or protocols.names():
-        model_cls = _model(name)
-        jobs += [(model_cls, Job(name, v)) for v in _variants(model_cls, None)]
+    models, broken = _models(args.protocols)
+    for model_cls in models:
+        jobs += [(model_cls, Job(model_cls.name, v)) for v in _variants(model_cls, None)]
     try:
         load_state(state, [j for _, j in jobs])
     except CampaignError as e:
@@ -546,6 +570,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         print(json.dumps([{"observation": line, "as_expected": ok} for line, ok in lines], indent=1))
     else:
         print("\n".join(line for line, _ in lines))
+    if broken:
+        return 2
     return 0 if all(ok for _, ok in lines) else 1
 
 
@@ -572,8 +598,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"panicfuzz {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("list", help="list protocols, variants and their expected outcomes", description="List every protocol and variant with its expected outcome, failure kind and kernel/LKML source.")
-    s.add_argument("--json", action="store_true", help="print a JSON list of {protocol, variant, expected, expected_kind, source}")
+    s = sub.add_parser(
+        "list",
+        help="list protocols, variants and their expected outcomes",
+        description=(
+            "List every model visible from here with its variants, expected outcomes and kernel/LKML source: the "
+            "shipped ones, those installed distributions register (entry point group panicfuzz.models) and those "
+            "of [tool.panicfuzz] models in the nearest pyproject.toml, each marked by where it comes from. A model "
+            "that does not load is reported on stderr (exit 2) and the others are listed."
+        ),
+    )
+    s.add_argument("--json", action="store_true", help="print a JSON list of {protocol, origin, ref, variant, expected, expected_kind, source}")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser(
@@ -590,12 +625,12 @@ def parser() -> argparse.ArgumentParser:
             "saved case in CORPUS reproduces it (the corpus is the evidence a short fuzz builds on)."
         ),
     )
-    s.add_argument("protocol", nargs="?", help="protocol name (see `panicfuzz list`); default: all")
+    s.add_argument("protocol", nargs="?", help="a model: a name (see `panicfuzz list`), a file (path.py or path.py:Class) or module:Class; default: the project's [tool.panicfuzz] models, else every model")
     s.add_argument("--variant", help="variant name; default: every variant of the protocol")
     s.add_argument("--strategy", choices=STRATEGIES, default="hypothesis", help="decision source (default: %(default)s)")
     s.add_argument("--max-schedules", type=int, default=1000, metavar="N", help="schedule budget per variant (default: %(default)s)")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the search (default: %(default)s)")
-    s.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="DIR", help="where findings are saved (default: %(default)s, or $PANICFUZZ_CORPUS)")
+    s.add_argument("--corpus", metavar="DIR", help="where findings are saved (default: [tool.panicfuzz] corpus of the nearest pyproject.toml, else $PANICFUZZ_CORPUS, else ./corpus)")
     s.add_argument("--first", action="store_true", help="stop at the first failure instead of looking for every distinct one")
     s.add_argument("--depth", type=int, default=2, metavar="D", help="bug depth of --strategy pct: D-1 priority change points or injections (default: %(default)s)")
     s.add_argument("--json", action="store_true", help="print a JSON report instead of timelines")
@@ -613,6 +648,7 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("files", nargs="+", metavar="FILE", help="corpus JSON files")
     s.add_argument("--variant", help="replay against this variant of the file's protocol")
+    s.add_argument("--model", metavar="REF", help="the model to run the cases on (default: the one each case records, found from here)")
     s.add_argument("--json", action="store_true", help="print one JSON object per file")
     s.set_defaults(func=cmd_replay)
 
@@ -629,12 +665,12 @@ def parser() -> argparse.ArgumentParser:
             "exit status: 0 when every variant behaved as claimed, 1 otherwise."
         ),
     )
-    s.add_argument("protocols", nargs="*", metavar="PROTOCOL", help="protocols to include (default: all)")
+    s.add_argument("protocols", nargs="*", metavar="PROTOCOL", help="a model: a name (see `panicfuzz list`), a file (path.py or path.py:Class) or module:Class; default: the project's [tool.panicfuzz] models, else every model")
     s.add_argument("--max-schedules", type=int, metavar="N", help="total schedule budget of this invocation")
     s.add_argument("--minutes", type=float, metavar="M", help="stop starting rounds after M minutes of wall time")
     s.add_argument("--round-schedules", type=int, default=500, metavar="N", help="schedules per round (default: %(default)s)")
     s.add_argument("--strategy", choices=STRATEGIES, default="hypothesis", help="decision source (default: %(default)s)")
-    s.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="DIR", help="where findings are saved (default: %(default)s)")
+    s.add_argument("--corpus", metavar="DIR", help="where findings are saved (default: [tool.panicfuzz] corpus of the nearest pyproject.toml, else $PANICFUZZ_CORPUS, else ./corpus)")
     s.add_argument("--state", metavar="FILE", help="campaign state file (default: CORPUS/.campaign.json)")
     s.add_argument("--json", action="store_true", help="print the observations as JSON")
     s.set_defaults(func=cmd_campaign)
@@ -659,13 +695,13 @@ def parser() -> argparse.ArgumentParser:
         epilog="examples:\n  panicfuzz verify hpet --variant panic-cpu-check --preemptions 2 --events 2\n"
         "  panicfuzz verify hpet --preemptions 1 --json",
     )
-    s.add_argument("protocol", help="protocol name (see `panicfuzz list`)")
+    s.add_argument("protocol", help="a model: a name (see `panicfuzz list`), a file (path.py or path.py:Class) or module:Class")
     s.add_argument("--variant", help="variant name; default: every variant of the protocol")
     s.add_argument("--preemptions", type=int, default=2, metavar="K", help="preemption bound (default: %(default)s)")
     s.add_argument("--events", type=int, metavar="E", help="injected-event bound (default: the same as K)")
     s.add_argument("--max-schedules", type=int, metavar="N", help="give up (inconclusive) after N schedules; default: no limit")
     s.add_argument("--all", action="store_true", help="keep exploring after a counterexample: every distinct failure within the bounds")
-    s.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="DIR", help="where counterexamples are saved (default: %(default)s)")
+    s.add_argument("--corpus", metavar="DIR", help="where counterexamples are saved (default: [tool.panicfuzz] corpus of the nearest pyproject.toml, else $PANICFUZZ_CORPUS, else ./corpus)")
     s.add_argument("--json", action="store_true", help="print a JSON report instead of timelines")
     s.set_defaults(func=cmd_verify)
 
@@ -687,6 +723,7 @@ def parser() -> argparse.ArgumentParser:
         epilog="example:\n  panicfuzz shrink corpus/hpet/mainline/*.json",
     )
     s.add_argument("files", nargs="+", metavar="FILE", help="corpus JSON files")
+    s.add_argument("--model", metavar="REF", help="the model to run the cases on (default: the one each case records, found from here)")
     s.add_argument("--max-calls", type=int, default=2000, metavar="N", help="most candidate runs of the passes per case (default: %(default)s)")
     s.add_argument(
         "--proof-budget",

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, loader
 from .trace import Action, Size, parse_action
 
 SCHEMA = 1
@@ -86,6 +86,7 @@ def record(finding, model_cls, timeline: str) -> dict[str, Any]:
         "tool_version": __version__,
         "protocol": finding.protocol,
         "variant": finding.variant,
+        "model": loader.reference(model_cls),  # how to find the model again (loader.case_model)
         "config": {"ncpus": model_cls.ncpus, "max_steps": model_cls.max_steps},
         "trace": [str(a) for a in r.trace],
         "kinds": r.kinds,

@@ -63,8 +63,8 @@ class Model:
     """Base class of protocol models. Subclasses set the class attributes."""
 
     name: ClassVar[str]
-    seed: ClassVar[int]  # which LKML seed (shared/seeds/NNN_*) the model comes from; orders `list`
-    source: ClassVar[str]  # kernel files/functions/versions and the LKML thread
+    seed: ClassVar[int | None] = None  # optional: the LKML seed (shared/seeds/NNN_*) of a shipped model; orders `list`
+    source: ClassVar[str] = ""  # kernel files/functions/versions and the LKML thread
     variants: ClassVar[tuple[Variant, ...]]
     ncpus: ClassVar[int]
     events: ClassVar[tuple[Event, ...]] = ()

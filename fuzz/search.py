@@ -20,6 +20,7 @@ import attrs
 
 from panicfuzz.shrinkers import shrink
 
+from .loader import resolve
 from .model import Model
 from .run import RunResult, execute
 from .strategies import RandomSource, Replay
@@ -64,7 +65,7 @@ class SearchReport:
 
 
 def search(
-    model_cls: type[Model],
+    model_cls: type[Model] | str,
     variant: str,
     *,
     strategy: str = "hypothesis",
@@ -75,7 +76,9 @@ def search(
     progress: Callable[[int, int], None] | None = None,
     depth: int = 2,
 ) -> SearchReport:
-    """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it."""
+    """`model_cls` is a model class or a reference (`panicfuzz.loader.resolve`); `depth` is PCT's
+    bug depth (`--strategy pct`); the other strategies ignore it."""
+    model_cls = resolve(model_cls)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     masked = set(known)
@@ -177,7 +180,7 @@ class Verdict:
 
 
 def verify(
-    model_cls: type[Model],
+    model_cls: type[Model] | str,
     variant: str,
     *,
     preemptions: int,
@@ -186,7 +189,9 @@ def verify(
     first_only: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> Verdict:
-    """Explore every schedule with at most `preemptions` preemptions and `events` injected events."""
+    """Explore every schedule with at most `preemptions` preemptions and `events` injected events
+    (`model_cls`: a model class or a reference, as for `search`)."""
+    model_cls = resolve(model_cls)
     start = time.perf_counter()
     explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events)
     masked: set[str] = set()

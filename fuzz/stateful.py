@@ -22,8 +22,8 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from panicfuzz import protocols
-
+from .loader import resolve
+from .model import Model
 from .run import execute
 from .strategies.deviations import Deviations
 
@@ -32,8 +32,9 @@ class ProtocolFailure(AssertionError):
     """The protocol failed under the schedule built so far."""
 
 
-def schedule_machine(protocol: str, variant: str) -> type[RuleBasedStateMachine]:
-    model = protocols.load(protocol)
+def schedule_machine(protocol: str | type[Model], variant: str) -> type[RuleBasedStateMachine]:
+    """`protocol`: a model class or a reference (a name, path.py[:Class], module:Class)."""
+    model = resolve(protocol)
     gaps = st.one_of(st.integers(0, 15), st.integers(0, model.max_steps))
 
     class ScheduleMachine(RuleBasedStateMachine):
@@ -53,5 +54,5 @@ def schedule_machine(protocol: str, variant: str) -> type[RuleBasedStateMachine]
 
                 raise ProtocolFailure(f"{result.signature}\n\n{timeline_of(model, variant, result)}")
 
-    ScheduleMachine.__name__ = ScheduleMachine.__qualname__ = f"ScheduleMachine_{protocol}_{variant}".replace("-", "_")
+    ScheduleMachine.__name__ = ScheduleMachine.__qualname__ = f"ScheduleMachine_{model.name}_{variant}".replace("-", "_")
     return ScheduleMachine

@@ -1,36 +1,42 @@
-"""The protocol models: module `protocols/<name>.py` defines the `panicfuzz.model.Model` named <name>.
+"""The shipped protocol models: module `protocols/<name>.py` defines the `panicfuzz.model.Model` named <name>.
 
-`load(name)` imports only that module, so one broken model does not stop the
-others; `names()` imports them all and lists them in the order of their
-`seed` (the LKML seed they come from).
+Other modules and subpackages here (helpers, `blocks/`) are not models. Finding,
+importing and checking models is `panicfuzz.loader`'s job; `load()` and `names()`
+are its shipped-models-only shorthand.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-import inspect
 import pkgutil
+from typing import TYPE_CHECKING
 
-from panicfuzz.model import Model
+if TYPE_CHECKING:
+    from panicfuzz.model import Model
 
 
 @functools.cache
+def modules() -> tuple[str, ...]:
+    """The modules that may hold a shipped model (not packages, not private)."""
+    return tuple(info.name for info in pkgutil.iter_modules(__path__) if not info.ispkg and not info.name.startswith("_"))
+
+
 def load(name: str) -> type[Model]:
-    """The model class of protocol `name`; KeyError if there is none."""
-    if name.startswith("_") or name not in _modules():
+    """The shipped model `name`; KeyError if there is none, ModelLoadError if it does not load."""
+    from panicfuzz.loader import shipped_entry
+
+    entry = shipped_entry(name) if name in modules() else None
+    if entry is None or (entry.model is None and entry.error is None):
         raise KeyError(name)
-    module = importlib.import_module(f"{__name__}.{name}")
-    for _, obj in inspect.getmembers(module, inspect.isclass):
-        if issubclass(obj, Model) and obj.__module__ == module.__name__ and obj.name == name:
-            return obj
-    raise KeyError(f"protocols/{name}.py defines no Model named {name!r}")
+    if entry.error is not None:
+        from panicfuzz.errors import ModelLoadError
 
-
-@functools.cache
-def _modules() -> tuple[str, ...]:
-    return tuple(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
+        raise ModelLoadError(entry.error)
+    return entry.model
 
 
 def names() -> list[str]:
-    return [m.name for m in sorted(map(load, _modules()), key=lambda m: (m.seed, m.name))]
+    """The shipped models that load, in the order of their `seed` (the LKML seed they come from)."""
+    from panicfuzz.loader import shipped_entries
+
+    return [e.name for e in shipped_entries() if e.model is not None]
