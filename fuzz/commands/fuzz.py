@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     found_any = False
     show_progress = not args.json and sys.stderr.isatty()
     for model_cls, variant in jobs:
+        files: list[str] = []  # each finding is saved the moment it is shrunk: an interrupt loses none
         with progress(show_progress, f"{model_cls.name}/{variant}", args.max_schedules) as on_progress:
             report = search(
                 model_cls,
@@ -73,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 first_only=args.first,
                 progress=on_progress,
+                on_finding=lambda f: files.append(save(root, model_cls, f)),
                 depth=args.depth,
             )
-        files = [save(root, model_cls, f) for f in report.findings]
         found_any |= bool(report.findings)
         expected = model_cls.variant_info(variant)
         as_expected = _as_expected(expected, report)

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     out = []
     codes = []
     for variant in jobs:
+        files: list[str] = []  # each finding is saved the moment it is shrunk: an interrupt loses none
         with progress(not args.json and sys.stderr.isatty(), f"verify {model_cls.name}/{variant}", args.max_schedules) as on_progress:
             verdict = verify(
                 model_cls,
@@ -68,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
                 max_schedules=args.max_schedules,
                 first_only=not args.all,
                 progress=on_progress,
+                on_finding=lambda f: files.append(save(root, model_cls, f)),
             )
-        files = [save(root, model_cls, f) for f in verdict.findings]
         expected = model_cls.variant_info(variant)
         code = 1 if verdict.findings else (0 if verdict.complete else 3)
         codes.append(code)
