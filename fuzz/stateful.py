@@ -50,7 +50,7 @@ def schedule_machine(protocol: str | type[Model], variant: str) -> type[RuleBase
         def protocol_holds(self) -> None:
             result = execute(model, variant, Deviations(self.deviations), logging=True)
             if result.failed:
-                from .cli import timeline_of
+                from .timeline import timeline_of
 
                 raise ProtocolFailure(f"{result.signature}\n\n{timeline_of(model, variant, result)}")
 

@@ -1,0 +1,94 @@
+"""Glue shared by the commands: resolving models and variants, progress, the corpus."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .. import corpus, loader
+from ..errors import UsageError
+from ..model import Model
+from ..search import Finding
+from ..timeline import timeline_of
+
+CORPUS_HELP = "(default: [tool.panicfuzz] corpus of the nearest pyproject.toml, else $PANICFUZZ_CORPUS, else ./corpus)"
+MODEL_HELP = "a model: a name (see `panicfuzz list`), a file (path.py or path.py:Class) or module:Class"
+
+
+def model(ref: str) -> type[Model]:
+    """The model a PROTOCOL argument names (`panicfuzz.loader.resolve`)."""
+    return loader.resolve(ref)
+
+
+def models(refs: Sequence[str]) -> tuple[list[type[Model]], int]:
+    """The models of PROTOCOL arguments, or (none given) of `loader.default_entries()`.
+
+    A model that does not load is reported on stderr and left out: returns (models, how many failed).
+    """
+    if refs:
+        return [model(r) for r in refs], 0
+    entries = loader.default_entries()
+    for e in entries:
+        if e.error is not None:
+            print(f"panicfuzz: error: {e.error}", file=sys.stderr)
+    return [e.model for e in entries if e.error is None and e.model is not None], sum(e.error is not None for e in entries)
+
+
+def corpus_root(arg: str | None) -> Path:
+    """--corpus, else the project's default (`loader.default_corpus`)."""
+    return Path(arg) if arg is not None else loader.default_corpus()
+
+
+def variants(model_cls: type[Model], variant: str | None) -> list[str]:
+    names = [v.name for v in model_cls.variants]
+    if variant is None:
+        return names
+    if variant not in names:
+        raise UsageError(f"protocol {model_cls.name!r} has no variant {variant!r}; known: {', '.join(names)}")
+    return [variant]
+
+
+@contextlib.contextmanager
+def progress(enabled: bool, label: str, total: int | None) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for one long job; yields its update callback (None when off)."""
+    if not enabled:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done, _: bar.update(task, completed=done)
+
+
+def save(root: Path, model_cls: type[Model], finding: Finding) -> str:
+    data = corpus.record(finding, model_cls, timeline_of(model_cls, finding.variant, finding.result))
+    path, _ = corpus.save(root, data)
+    return str(path)
+
+
+def load_cases(files: Sequence[str], variant: str | None = None, ref: str | None = None) -> list[tuple[Path, dict, type[Model], list]]:
+    """Every corpus file checked before any runs: (path, data, model, trace); `variant` must exist too.
+
+    The model is the one each case records (`loader.case_model`), or `ref` when given.
+    """
+    cases = []
+    for path in map(Path, files):
+        data = corpus.load(path)
+        model_cls = model(ref) if ref is not None else loader.case_model(data, path)
+        variants(model_cls, data["variant"])
+        if variant is not None:
+            variants(model_cls, variant)
+        cases.append((path, data, model_cls, corpus.trace_of(path, data)))
+    return cases
