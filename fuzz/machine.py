@@ -199,10 +199,9 @@ class Machine:
         self.goal_reached = False
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
-        # What the current step touched, for partial-order reduction
-        # (panicfuzz.strategies.exhaustive): (cells read, cells written and CPUs
-        # whose pending interrupts were raised). None: not recorded.
-        self.footprint: tuple[set, set] | None = None
+        # The CPUs the current step raised an interrupt on, for partial-order
+        # reduction (panicfuzz.strategies.exhaustive). None: not recorded.
+        self.footprint: set[int] | None = None
 
     # -- running -----------------------------------------------------------
 
@@ -452,7 +451,7 @@ class Machine:
     def raise_interrupt(self, cpu: Cpu, kind: Kind, name: str, handler) -> None:
         """Make an interrupt pending on `cpu` (the NMI latch merges NMIs)."""
         if self.footprint is not None:
-            self.footprint[1].add(cpu)
+            self.footprint.add(cpu.id)
         if kind is Kind.NMI and any(p.kind is Kind.NMI for p in cpu.pending):
             return
         cpu.pending.append(Pending(kind, name, handler))
@@ -464,13 +463,9 @@ class Machine:
 
     def note_read(self, cpu: Cpu, cell: Cell, value: Any) -> None:
         cpu.reads[cell] = value
-        if self.footprint is not None:
-            self.footprint[0].add(cell)
 
     def note_write(self, cpu: Cpu, cell: Cell) -> None:
         cpu.wrote = True
-        if self.footprint is not None:
-            self.footprint[1].add(cell)
         cell.last_writer = cpu.id
         for w in cell.watchers[:]:
             self._set_wait(w, None)

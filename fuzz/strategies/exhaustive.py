@@ -19,6 +19,31 @@ result (`execute_cut`). Hang and livelock verdicts depend on the step count
 (the fair continuation starts at `max_steps`), which the fingerprint leaves
 out: under pruning they are not complete; deadlocks, invariant failures and
 model errors are.
+
+Partial-order reduction (`reduce`, on by default): sleep sets (Godefroid,
+"Partial-Order Methods for the Verification of Concurrent Systems", LNCS
+1032, 1996). An alternative explored at a decision falls asleep for its
+later siblings and stays asleep down their subtrees while it commutes with
+what they do; an asleep action is never taken, because the same
+(state, last CPU, remaining budget) was reached in the subtree explored
+first. Dependence comes from the targets of each injection, the CPUs each
+step raised an interrupt on (`Machine.footprint`) and from the bounds: a swap must keep who ran last and every decision's cost, since a
+bound makes otherwise independent steps dependent (Coons, Musuvathi &
+McKinley, "Bounded partial-order reduction", OOPSLA 2013). So two steps of
+different CPUs never commute here (their order decides who ran last, hence
+which later switch is a preemption); what commutes is an injected event with
+a step of a CPU it does not target (the step raises nothing on a target, the
+CPU that ran last is not a blocked target, the clock does not jump), and two
+injections of different events on different CPUs. Guards of injectable
+events must not read pending interrupts (they read cells and CPU flags). A
+state is pruned by its fingerprint only when it was explored with at least
+the same budget and no more actions asleep (a sleep set stored with each
+visit, as Godefroid's stateful search does). A differential test checks
+every shipped model: the same failure signatures with and without the
+reduction (tests/test_reduction.py). The dynamic variants (Flanagan &
+Godefroid, POPL 2005; source sets and wakeup trees, Abdulla et al., POPL
+2014) would need steps of different CPUs to commute, which the preemption
+bound forbids; they would pay in an unbounded search.
 """
 
 from __future__ import annotations
@@ -27,10 +52,10 @@ from typing import Callable, Iterator
 
 import attrs
 
-from ..cells import Cell
 from ..fingerprint import fingerprint
 from ..machine import NondeterministicModel, Outcome
-from ..run import RunResult, execute
+from ..bare import execute_bare
+from ..run import RunResult
 from ..trace import Action, Inject, Run
 
 
@@ -43,9 +68,10 @@ class CutOff(BaseException):
 
 
 def execute_cut(model_cls, variant: str, decisions, **kw) -> RunResult:
-    """`execute`, where a run ended by `CutOff` gives its partial result (outcome: held)."""
+    """`execute` (on the bare driver: the same run, faster), where a run ended by `CutOff`
+    gives its partial result (outcome: held)."""
     try:
-        return execute(model_cls, variant, decisions, **kw)
+        return execute_bare(model_cls, variant, decisions, **kw)
     except CutOff as cut:
         return cut.result
 
@@ -133,7 +159,7 @@ def _targets(action: Inject, ncpus: int) -> frozenset[int]:
     return frozenset(range(ncpus)) if action.cpu is None else frozenset((action.cpu,))
 
 
-def _inherited(parent: Branch, machine, footprint) -> dict:
+def _inherited(parent: Branch, machine, footprint: set[int] | None) -> dict:
     """The sleep set after the parent's chosen action `x`: what stays asleep across it.
 
     Only swaps that keep (state, last CPU, budget) are used, so the preemption
@@ -155,12 +181,11 @@ def _inherited(parent: Branch, machine, footprint) -> dict:
     n = len(machine.cpus)
     out = {}
     if isinstance(x, Run):
-        raised = {c.id for c in footprint[1] if not isinstance(c, Cell)} if footprint is not None else None
-        for t, offered in candidates.items():
-            if isinstance(t, Run) or raised is None:
+        for t in candidates:
+            if isinstance(t, Run) or footprint is None:
                 continue
             tt = _targets(t, n)
-            if x.cpu in tt or raised & tt or (parent.last in tt and not parent.last_runnable):
+            if x.cpu in tt or footprint & tt or (parent.last in tt and not parent.last_runnable):
                 continue
             out[t] = None
     else:
@@ -188,9 +213,9 @@ class _DfsSource:
             if len(enabled) != len(path[depth].kinds):
                 raise NondeterministicModel(f"model nondeterministic at decision {depth}: is the model fully deterministic?")
             if reduce and depth == len(self.prefix) - 1:
-                machine.footprint = (set(), set())
+                machine.footprint = set()
             return enabled[self.prefix[depth]]
-        footprint, machine.footprint = machine.footprint, ((set(), set()) if reduce else None)
+        footprint, machine.footprint = machine.footprint, (set() if reduce else None)
         del path[depth:]
         parent = path[-1] if path else None
         if parent is not None and reduce:
