@@ -21,7 +21,7 @@ from rich.table import Table
 
 from panicfuzz import protocols
 
-from . import __version__, corpus
+from . import __version__, corpus, scenarios
 from .errors import UsageError
 from .model import Model
 from .run import RunResult, execute
@@ -69,6 +69,8 @@ def timeline_of(model_cls: type[Model], variant: str, result: RunResult) -> str:
     model = model_cls(variant)
     labels = [model.cpu_label(i) for i in range(model_cls.ncpus)]
     title = headline(model_cls.name, variant, result.outcome.kind, model_cls.ncpus, result.size.as_dict())
+    if scenario := scenarios.describe(model_cls):
+        title += f"   [{scenario}]"
     return render(title, labels, result.log, footer=result.outcome.message)
 
 
@@ -107,6 +109,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                     "expected_kind": v.kind,
                     "source": v.source or m.source,
                     "summary": v.summary,
+                    "parameters": scenarios.declared(m),
                 }
             )
     if args.json:
@@ -119,6 +122,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         expected = r["expected"] + (f" ({r['expected_kind']})" if r["expected_kind"] else "")
         table.add_row(r["protocol"], r["variant"], expected, r["summary"], r["source"])
     Console().print(table)
+    for name in dict.fromkeys(r["protocol"] for r in rows):
+        for p in scenarios.declared(protocols.load(name)):
+            print(f"{name} parameter {p['name']} = {p['default']!r} (a search draws {p['values']}): {p['doc']}")
     return 0
 
 
@@ -189,16 +195,18 @@ def _known_failure(root: Path, model_cls: type[Model], variant: str, kind: str |
         try:
             data = corpus.load(path)
             trace = corpus.trace_of(path, data)
-        except corpus.CorpusError:
+            bound = scenarios.from_record(model_cls, data, str(path))
+        except (corpus.CorpusError, scenarios.ScenarioError):
             continue
-        result = execute(model_cls, variant, Replay(trace))
+        result = execute(bound, variant, Replay(trace))
         if result.outcome.kind == kind and result.signature == data["failure"]["signature"]:
             return [str(path)]
     return []
 
 
 def _save(root: Path, model_cls: type[Model], finding: Finding) -> str:
-    data = corpus.record(finding, model_cls, timeline_of(model_cls, finding.variant, finding.result))
+    bound = scenarios.bind(model_cls, finding.scenario)
+    data = corpus.record(finding, model_cls, timeline_of(bound, finding.variant, finding.result))
     path, _ = corpus.save(root, data)
     return str(path)
 
@@ -259,6 +267,10 @@ def _load_cases(files: Sequence[str], variant: str | None = None) -> list[tuple[
         data = corpus.load(path)
         model_cls = _model(data["protocol"])
         _variants(model_cls, data["variant"])
+        try:
+            model_cls = scenarios.from_record(model_cls, data, str(path))
+        except scenarios.ScenarioError as e:
+            raise corpus.CorpusError(str(e)) from None
         if variant is not None:
             _variants(model_cls, variant)
         cases.append((path, data, model_cls, corpus.trace_of(path, data)))
@@ -451,6 +463,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
                 seconds=data.get("found", {}).get("seconds", 0.0),
                 shrink_seconds=report.seconds,
                 shrink_report=report,
+                scenario=scenarios.scenario_of(model_cls),
             )
             new = corpus.record(finding, model_cls, timeline_of(model_cls, variant, replayed))
             new["found"] = data.get("found", new["found"])
