@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from panicfuzz import corpus, scenarios
 from panicfuzz.cells import Cell, raw_spinlock_t
-from panicfuzz.cli import timeline_of
+from panicfuzz.timeline import timeline_of
 from panicfuzz.kernel import READ_ONCE, WRITE_ONCE, goal_reached, halt, raw_spin_lock, raw_spin_unlock
 from panicfuzz.model import Model, Parameter, Variant
 from panicfuzz.run import execute
