@@ -22,6 +22,7 @@ from panicfuzz.shrinkers import shrink
 
 from . import scenarios
 from .model import Model
+from .bare import execute_bare
 from .run import RunResult, execute
 from .strategies import RandomSource, Replay
 from .strategies.exhaustive import Explorer, deepening, execute_cut
@@ -99,7 +100,7 @@ def search(
     start = time.perf_counter()
 
     def run(decisions, scenario: dict | None = None) -> RunResult:
-        return execute(model_cls if scenario is None else scenarios.bind(model_cls, scenario), variant, decisions)
+        return execute_bare(model_cls if scenario is None else scenarios.bind(model_cls, scenario), variant, decisions)
 
     # Runs of the other strategies (and hypothesis' sweep), as one stream that later rounds continue.
     runs: Iterator[RunResult]
@@ -173,7 +174,7 @@ def _shrunk_finding(model_cls, variant, found: RunResult, first: Size, strategy:
     model_cls, found = scenarios.simplest(model_cls, variant, found)
 
     def run(decisions) -> RunResult:
-        return execute(model_cls, variant, decisions)
+        return execute_bare(model_cls, variant, decisions)
 
     shrunk, report = shrink(run, found, model=model_cls)
     replayed = execute(model_cls, variant, Replay(shrunk.trace), logging=True)
@@ -206,6 +207,7 @@ class Verdict:
     seconds: float
     complete: bool  # every schedule within the bounds was explored (or pruned as seen)
     findings: tuple[Finding, ...]
+    reduced: bool = True  # with partial-order reduction (panicfuzz.strategies.exhaustive)
 
     @property
     def holds(self) -> bool:
@@ -222,13 +224,15 @@ def verify(
     first_only: bool = True,
     progress: Callable[[int, int], None] | None = None,
     on_finding: Callable[[Finding], None] | None = None,
+    reduce: bool = True,
 ) -> Verdict:
     """Explore every schedule with at most `preemptions` preemptions and `events` injected events.
 
     `on_finding` is called with each counterexample the moment it is shrunk (as in `search`).
+    `reduce=False` turns the partial-order reduction off (same answer, more schedules).
     """
     start = time.perf_counter()
-    explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events)
+    explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events, reduce=reduce)
     masked: set[str] = set()
     findings: list[Finding] = []
     complete = True
@@ -257,6 +261,7 @@ def verify(
         seconds=round(time.perf_counter() - start, 3),
         complete=complete,
         findings=tuple(findings),
+        reduced=reduce,
     )
 
 
