@@ -14,7 +14,8 @@ import attrs
 
 @attrs.define(eq=False)
 class Cell:
-    """One shared memory word (`READ_ONCE`/`WRITE_ONCE`)."""
+    """One shared memory word, read and written with `READ_ONCE`/`WRITE_ONCE` (any value; `name` is
+    what the timeline shows)."""
 
     name: str
     value: Any = 0
@@ -28,12 +29,13 @@ class Cell:
 
 @attrs.define(eq=False)
 class atomic_t(Cell):  # noqa: N801 - kernel name
-    """`atomic_t`: a cell operated on by the atomic_* primitives."""
+    """`atomic_t` (include/linux/types.h): a cell operated on by the atomic_* primitives."""
 
 
 @attrs.define(eq=False)
 class raw_spinlock_t(Cell):  # noqa: N801 - kernel name
-    """A spinlock; `value` is the owning CPU or None. Not recursive, no owner checks."""
+    """`raw_spinlock_t` (include/linux/spinlock_types_raw.h); `value` is the owning CPU or None.
+    Not recursive, no owner checks. `spinlock_t` and `arch_spinlock_t` are the same type here."""
 
     # Innermost model function that took the lock (for reports).
     taken_in: str = attrs.field(init=False, default="", repr=False)
@@ -48,10 +50,11 @@ spinlock_t = raw_spinlock_t
 
 @attrs.define(eq=False)
 class cpumask_t(Cell):  # noqa: N801 - kernel name
-    """A cpumask as an int bitmask (bit n = CPU n)."""
+    """`struct cpumask` (include/linux/cpumask.h) as an int bitmask (bit n = CPU n)."""
 
     @classmethod
     def of(cls, name: str, cpus) -> "cpumask_t":
+        """The mask with exactly `cpus` set (`cpumask_of()`, `cpu_online_mask` at boot)."""
         return cls(name, sum(1 << c for c in cpus))
 
 

@@ -54,36 +54,44 @@ def _fmt_cell(c: Cell) -> str:
 
 
 def smp_processor_id() -> int:
+    """`smp_processor_id()` (include/linux/smp.h): the running CPU's number. Not a schedule point; logs nothing."""
     return current_machine().current.id
 
 
 def in_nmi() -> bool:
+    """`in_nmi()` (include/linux/preempt.h): whether the running context is an NMI or NMI-class handler
+    (an NMI, a #MC from kernel mode, or after `nmi_enter()`). Not a schedule point; logs nothing."""
     return current_machine().current.nmi_depth > 0
 
 
 def irqs_disabled() -> bool:
+    """`irqs_disabled()` (include/linux/irqflags.h): the running CPU's irq flag. Not a schedule point; logs nothing."""
     return current_machine().current.irqs_off
 
 
 def user_mode() -> bool:
-    """Whether the interrupted context of the running handler was user mode."""
+    """`user_mode(regs)` (arch/x86/include/asm/ptrace.h): whether the context the running handler
+    interrupted was user mode. Not a schedule point; logs nothing."""
     return current_machine().current.contexts[-1][1]
 
 
 def context_of(cpu: int) -> str:
-    """The innermost context of CPU `cpu`: "task" or the interrupt it is handling."""
+    """The innermost context of CPU `cpu`: "task" or the name of the interrupt it is handling (for
+    event guards; no kernel counterpart). Not a schedule point; logs nothing."""
     return current_machine().cpus[cpu].contexts[-1][0]
 
 
 def nmi_enter() -> None:
-    """Make the running context NMI-class (`__nmi_enter`): `in_nmi()` becomes true."""
+    """`__nmi_enter()` (include/linux/hardirq.h): make the running handler NMI-class, so `in_nmi()`
+    becomes true until it returns. Not a schedule point; logs `nmi_enter(): in_nmi() = 1`."""
     m, cpu = _here()
     cpu.nmi_depth += 1
     m.event(cpu, "nmi_enter(): in_nmi() = 1")
 
 
 def local_clock() -> int:
-    """Virtual time in ns (per-CPU clock read; not shared memory)."""
+    """`local_clock()` (include/linux/sched/clock.h): virtual time in ns (a per-CPU clock read, not
+    shared memory). Not a schedule point; logs nothing."""
     return current_machine().now
 
 
@@ -91,7 +99,9 @@ def local_clock() -> int:
 
 
 async def READ_ONCE(cell: Cell, *more: Cell, union: str = "") -> Any:  # noqa: N802 - kernel name
-    """Read one word; several cells read at once form a union word (`hpet.lockval`)."""
+    """`READ_ONCE()` (include/asm-generic/rwonce.h): one read of a shared word. Several cells read
+    at once form one union word (`union hpet_lock`) and return a tuple. Schedule point; logs
+    `READ_ONCE(x) = v` (or `READ_ONCE(union) = {a=v, b=w}`)."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     for c in (cell, *more):
@@ -106,7 +116,8 @@ async def READ_ONCE(cell: Cell, *more: Cell, union: str = "") -> Any:  # noqa: N
 
 
 async def readl(reg: Cell) -> int:
-    """MMIO read of a device register; a `DeviceCounter` advances on every read."""
+    """`readl()` (include/asm-generic/io.h): MMIO read of a device register; a `DeviceCounter`
+    advances on every read. Schedule point; logs `readl(reg) = v`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     if isinstance(reg, DeviceCounter):
@@ -116,6 +127,8 @@ async def readl(reg: Cell) -> int:
 
 
 async def WRITE_ONCE(cell: Cell, value: Any) -> None:  # noqa: N802 - kernel name
+    """`WRITE_ONCE()` (include/asm-generic/rwonce.h): one write of a shared word; wakes the CPUs
+    spinning on it. Schedule point; logs `WRITE_ONCE(x, v)`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     cell.value = value
@@ -146,6 +159,7 @@ async def _rmw(cell: Cell, fn: Callable[[Any], tuple[Any, Any]], text: str) -> A
 
 
 async def atomic_read(v: Cell) -> int:
+    """`atomic_read()` (include/linux/atomic/atomic-instrumented.h). Schedule point; logs `atomic_read(&v) = n`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     m.note_read(cpu, v, v.value)
@@ -154,52 +168,66 @@ async def atomic_read(v: Cell) -> int:
 
 
 async def atomic_set(v: Cell, i: int) -> None:
+    """`atomic_set()`: store `i`. Schedule point; logs `atomic_set(&v, i)`."""
     await _rmw(v, lambda old: (i, None), f"atomic_set(&{v}, {i})")
 
 
 async def atomic_add(i: int, v: Cell) -> None:
+    """`atomic_add()`: add `i`, atomically. Schedule point; logs `atomic_add(i, &v)`."""
     await _rmw(v, lambda old: (old + i, None), f"atomic_add({i}, &{v})")
 
 
 async def atomic_inc(v: Cell) -> None:
+    """`atomic_inc()`. Schedule point; logs `atomic_inc(&v)`."""
     await _rmw(v, lambda old: (old + 1, None), f"atomic_inc(&{v})")
 
 
 async def atomic_dec(v: Cell) -> None:
+    """`atomic_dec()`. Schedule point; logs `atomic_dec(&v)`."""
     await _rmw(v, lambda old: (old - 1, None), f"atomic_dec(&{v})")
 
 
 async def atomic_inc_return(v: Cell) -> int:
+    """`atomic_inc_return()`: returns the new value. Schedule point; logs `atomic_inc_return(&v) = n`."""
     return await _rmw(v, lambda old: (old + 1, old + 1), f"atomic_inc_return(&{v})")
 
 
 async def atomic_dec_return(v: Cell) -> int:
+    """`atomic_dec_return()`: returns the new value. Schedule point; logs `atomic_dec_return(&v) = n`."""
     return await _rmw(v, lambda old: (old - 1, old - 1), f"atomic_dec_return(&{v})")
 
 
 async def atomic_dec_and_test(v: Cell) -> bool:
+    """`atomic_dec_and_test()`: whether the new value is 0. Schedule point; logs `atomic_dec_and_test(&v) = 0/1`."""
     return await _rmw(v, lambda old: (old - 1, old - 1 == 0), f"atomic_dec_and_test(&{v})")
 
 
 async def atomic_inc_not_zero(v: Cell) -> bool:
+    """`atomic_inc_not_zero()`: increment unless 0; returns whether it did. Schedule point; logs
+    `atomic_inc_not_zero(&v) = 0/1`."""
     return await _rmw(v, lambda old: (old + 1, True) if old else (old, False), f"atomic_inc_not_zero(&{v})")
 
 
 async def atomic_add_unless(v: Cell, a: int, u: int) -> bool:
-    """Add `a` unless the value is `u`; returns whether it added."""
+    """`atomic_add_unless()`: add `a` unless the value is `u`; returns whether it added. Schedule
+    point; logs `atomic_add_unless(&v, a, u) = 0/1`."""
     return await _rmw(v, lambda old: (old + a, True) if old != u else (old, False), f"atomic_add_unless(&{v}, {a}, {u})")
 
 
 async def atomic_cmpxchg(v: Cell, old: Any, new: Any) -> Any:
-    """Returns the value found; it is `old` exactly when the exchange happened."""
+    """`atomic_cmpxchg()`: returns the value found; it is `old` exactly when the exchange happened.
+    Schedule point; logs `atomic_cmpxchg(&v, old, new) = found`."""
     return await _rmw(v, lambda cur: (new if cur == old else cur, cur), f"atomic_cmpxchg(&{v}, {old}, {new})")
 
 
 async def atomic_xchg(v: Cell, new: Any) -> Any:
+    """`atomic_xchg()`: store `new`, return the old value. Schedule point; logs `atomic_xchg(&v, new) = old`."""
     return await _rmw(v, lambda cur: (new, cur), f"atomic_xchg(&{v}, {new})")
 
 
 async def test_and_set_bit(nr: int, addr: Cell) -> bool:
+    """`test_and_set_bit()` (include/asm-generic/bitops/instrumented-atomic.h): set bit `nr`, return
+    its old value. Schedule point; logs `test_and_set_bit(nr, &addr) = 0/1`."""
     bit = 1 << nr
     return await _rmw(addr, lambda cur: (cur | bit, bool(cur & bit)), f"test_and_set_bit({nr}, &{addr})")
 
@@ -208,36 +236,45 @@ async def test_and_set_bit(nr: int, addr: Cell) -> bool:
 
 
 async def cpumask_set_cpu(cpu: int, mask: cpumask_t) -> None:
+    """`cpumask_set_cpu()` (include/linux/cpumask.h), atomic. Schedule point; logs `cpumask_set_cpu(c, &mask)`."""
     await _rmw(mask, lambda cur: (cur | (1 << cpu), None), f"cpumask_set_cpu({cpu}, &{mask})")
 
 
 async def cpumask_clear_cpu(cpu: int, mask: cpumask_t) -> None:
+    """`cpumask_clear_cpu()` (include/linux/cpumask.h), atomic. Schedule point; logs `cpumask_clear_cpu(c, &mask)`."""
     await _rmw(mask, lambda cur: (cur & ~(1 << cpu), None), f"cpumask_clear_cpu({cpu}, &{mask})")
 
 
 async def cpumask_test_cpu(cpu: int, mask: cpumask_t) -> bool:
+    """`cpumask_test_cpu()` (include/linux/cpumask.h). Schedule point; logs
+    `cpumask_test_cpu(c, &mask) = 0/1 ({..})`."""
     return await _read(mask, f"cpumask_test_cpu({cpu}, &{mask})", lambda v: bool(v >> cpu & 1))
 
 
 async def cpumask_weight(mask: cpumask_t) -> int:
+    """`cpumask_weight()` (include/linux/cpumask.h): how many CPUs are set. Schedule point; logs
+    `cpumask_weight(&mask) = n ({..})`."""
     return await _read(mask, f"cpumask_weight(&{mask})", int.bit_count)
 
 
 async def cpumask_empty(mask: cpumask_t) -> bool:
+    """`cpumask_empty()` (include/linux/cpumask.h). Schedule point; logs `cpumask_empty(&mask) = 0/1 ({..})`."""
     return await _read(mask, f"cpumask_empty(&{mask})", lambda v: v == 0)
 
 
 async def cpumask_read(mask: cpumask_t) -> int:
-    """A snapshot of the mask as a bitmask (one read)."""
+    """A snapshot of the mask as a bitmask, in one read (`cpumask_copy()` out of it). Schedule point;
+    logs `READ mask = {..}`."""
     return await _read(mask, f"READ {mask}", lambda v: v)
 
 
 async def cpumask_write(mask: cpumask_t, bits: int) -> None:
-    """Overwrite the mask (`cpumask_copy` into it, `cpumask_clear`)."""
+    """Overwrite the mask (`cpumask_copy()` into it, `cpumask_clear()`). Schedule point; logs `mask := {..}`."""
     await _rmw(mask, lambda cur: (bits, None), f"{mask} := {cpus_of(bits)}")
 
 
 def cpus_of(bits: int) -> str:
+    """A bitmask as the CPU set the timeline shows: `{0,2}`. Not a primitive: no step, no log."""
     return "{" + ",".join(str(i) for i in range(bits.bit_length()) if bits >> i & 1) + "}"
 
 
@@ -255,6 +292,8 @@ async def _read(mask: cpumask_t, text: str, result: Callable[[int], Any]) -> Any
 
 
 async def raw_spin_trylock(lock: raw_spinlock_t) -> bool:
+    """`raw_spin_trylock()` (include/linux/spinlock.h): take the lock if it is free; returns whether
+    it did. Schedule point; logs `raw_spin_trylock(&l) = 1` or `= 0 (held by CPUn)`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     return _trylock(m, cpu, lock, "raw_spin_trylock")
@@ -273,6 +312,10 @@ def _trylock(m: Machine, cpu, lock: raw_spinlock_t, name: str) -> bool:
 
 
 async def raw_spin_lock(lock: raw_spinlock_t) -> None:
+    """`raw_spin_lock()` (include/linux/spinlock.h): spin until the lock is taken. Not recursive: a
+    CPU that holds it spins on itself. Each attempt is a schedule point and logs
+    `raw_spin_lock(&l) = 0/1`; a failed one ends a spin iteration, so a lock nobody can release
+    is reported as a deadlock."""
     m, cpu = _here()
     while True:
         await m.schedule_point(cpu)
@@ -282,6 +325,8 @@ async def raw_spin_lock(lock: raw_spinlock_t) -> None:
 
 
 async def raw_spin_unlock(lock: raw_spinlock_t) -> None:
+    """`raw_spin_unlock()` (include/linux/spinlock.h): release the lock (no owner check, like the
+    kernel's); wakes its spinners. Schedule point; logs `raw_spin_unlock(&l)`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     lock.value = None
@@ -290,6 +335,7 @@ async def raw_spin_unlock(lock: raw_spinlock_t) -> None:
 
 
 async def raw_spin_is_locked(lock: raw_spinlock_t) -> bool:
+    """`raw_spin_is_locked()` (include/linux/spinlock.h). Schedule point; logs `spin_is_locked(&l) = 0/1`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     m.note_read(cpu, lock, lock.value)
@@ -299,7 +345,8 @@ async def raw_spin_is_locked(lock: raw_spinlock_t) -> bool:
 
 
 async def raw_spin_lock_init(lock: raw_spinlock_t) -> None:
-    """Re-initialise the lock whoever holds it (lock busting, e.g. ioapic_zap_locks())."""
+    """`raw_spin_lock_init()` on a lock that may be held: lock busting (`ioapic_zap_locks()`,
+    printk's `zap_locks()`). Schedule point; logs `raw_spin_lock_init(&l)`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     lock.value = None
@@ -308,13 +355,16 @@ async def raw_spin_lock_init(lock: raw_spinlock_t) -> None:
 
 
 async def spin_lock_irqsave(lock: raw_spinlock_t) -> bool:
-    """local_irq_save() then spin for the lock with irqs off; returns the flags."""
+    """`spin_lock_irqsave()` (include/linux/spinlock.h): `local_irq_save()`, then `raw_spin_lock()`
+    with irqs off; returns the flags. Two or more schedule points, logged as those two."""
     flags = await local_irq_save()
     await raw_spin_lock(lock)
     return flags
 
 
 async def spin_unlock_irqrestore(lock: raw_spinlock_t, flags: bool) -> None:
+    """`spin_unlock_irqrestore()` (include/linux/spinlock.h): `raw_spin_unlock()`, then
+    `local_irq_restore(flags)`. Two schedule points, logged as those two."""
     await raw_spin_unlock(lock)
     await local_irq_restore(flags)
 
@@ -343,24 +393,31 @@ async def _set_irqs(off: bool, text: str) -> bool:
 
 
 async def local_irq_save() -> bool:
-    """Disable interrupts; returns the flags (whether they were already off)."""
+    """`local_irq_save()` (include/linux/irqflags.h): disable interrupts (not NMIs); returns the flags
+    (whether they were already off). Schedule point; logs `local_irq_save()`."""
     return await _set_irqs(True, "local_irq_save()")
 
 
 async def local_irq_restore(flags: bool) -> None:
+    """`local_irq_restore()` (include/linux/irqflags.h): irqs back to `flags`; pending IRQs are taken
+    once they are on. Schedule point; logs `local_irq_restore() -> irqs on/off`."""
     await _set_irqs(flags, f"local_irq_restore() -> irqs {'off' if flags else 'on'}")
 
 
 async def local_irq_disable() -> None:
+    """`local_irq_disable()` (include/linux/irqflags.h). Schedule point; logs `local_irq_disable()`."""
     await _set_irqs(True, "local_irq_disable()")
 
 
 async def local_irq_enable() -> None:
+    """`local_irq_enable()` (include/linux/irqflags.h): pending IRQs are taken at the next step.
+    Schedule point; logs `local_irq_enable()`."""
     await _set_irqs(False, "local_irq_enable()")
 
 
 async def local_daif_mask() -> None:
-    """arm64: mask IRQs *and* pseudo-NMIs (DAIF), unlike local_irq_disable()."""
+    """arm64 `local_daif_mask()` (arch/arm64/include/asm/daifflags.h): mask IRQs *and* pseudo-NMIs,
+    unlike `local_irq_disable()`. Schedule point; logs `local_daif_mask()`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     cpu.irqs_off = True
@@ -372,11 +429,15 @@ async def local_daif_mask() -> None:
 
 
 async def send_IPI(target: int, handler: Callable[[], Awaitable[Any]], name: str, nmi: bool = False) -> None:  # noqa: N802
-    """Raise `handler` on CPU `target` as a maskable IPI, or as an NMI if `nmi`."""
+    """Raise `handler` on CPU `target` as a maskable IPI, or as an NMI if `nmi` (`apic->send_IPI()`,
+    arm64 `smp_cross_call()`). Schedule point; logs `send NAME to CPU{t}`."""
     await send_IPI_mask(1 << target, handler, name, nmi)
 
 
 async def send_IPI_mask(mask: int, handler: Callable[[], Awaitable[Any]], name: str, nmi: bool = False) -> None:  # noqa: N802
+    """Raise `handler` on every CPU in `mask` (an int bitmask) as a maskable IPI, or as an NMI if
+    `nmi` (`apic->send_IPI_mask()`); NMIs merge in each target's latch. Schedule point; logs
+    `send NAME to CPU{..}`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     for c in m.cpus:
@@ -399,22 +460,28 @@ def _relax(m: Machine, cpu) -> None:
 
 
 async def cpu_relax() -> None:
-    """End of one iteration of a spin loop (see the module docstring)."""
+    """`cpu_relax()`: the end of one iteration of a spin loop, then a schedule point. An iteration
+    that wrote nothing and read the same values as the one before blocks its CPU until one of
+    those cells is written, and logs `spins: x, y unchanged` (see the module docstring)."""
     m, cpu = _here()
     _relax(m, cpu)
     await m.schedule_point(cpu)
 
 
 async def udelay(usecs: int) -> None:
-    """Busy-wait in virtual time; interrupts that are not masked are still taken."""
+    """`udelay()` (include/asm-generic/delay.h) in virtual time; interrupts that are not masked are
+    still taken. Schedule points while it waits; logs `delay N us`."""
     await ndelay(usecs * NSEC_PER_USEC)
 
 
 async def mdelay(msecs: int) -> None:
+    """`mdelay()` (include/linux/delay.h) in virtual time, as `udelay()`; logs `delay N ms`."""
     await ndelay(msecs * USEC_PER_MSEC * NSEC_PER_USEC)
 
 
 async def ndelay(nsecs: int) -> None:
+    """`ndelay()` (include/asm-generic/delay.h) in virtual time: the CPU sleeps until the deadline
+    (the clock jumps when every CPU waits on time). Schedule points while it waits; logs `delay D`."""
     m, cpu = _here()
     deadline = m.now + nsecs
     m.event(cpu, f"delay {_duration(nsecs)}")
@@ -424,11 +491,12 @@ async def ndelay(nsecs: int) -> None:
 
 
 async def spin_until_cond_timeout(cond: Callable[[], Awaitable[bool]], usecs: int) -> bool:
-    """`while (!cond() && timeout--) udelay(1);` in virtual time: returns cond's last value.
+    """`while (!cond() && timeout--) udelay(1);` in virtual time (the waits of `smp_send_stop()`):
+    returns cond's last value.
 
-    Each evaluation of `cond` is a loop iteration; one that changed nothing
-    sleeps until a cell it read is written or the deadline passes.
-    """
+    Each evaluation of `cond` is a loop iteration; one that changed nothing sleeps until a cell it
+    read is written or the deadline passes, and logs `polls: x unchanged`; the timeout logs
+    `timed out after D`. The schedule points are cond's own and one per iteration."""
     m, cpu = _here()
     deadline = m.now + usecs * NSEC_PER_USEC
     m.end_iteration(cpu)
@@ -446,10 +514,9 @@ async def spin_until_cond_timeout(cond: Callable[[], Awaitable[bool]], usecs: in
 
 
 async def halt(where: str = "") -> None:
-    """Stop this CPU for good (`cpu_park_loop`, `native_halt` loop); never returns.
-
-    Interrupts that are still deliverable are taken; after each it halts again.
-    """
+    """Stop this CPU for good (`cpu_park_loop()`, the `native_halt()` loop of `stop_this_cpu()`);
+    never returns. Interrupts that are still deliverable are taken; after each it halts again.
+    Schedule points while halted; logs `halts (where)`."""
     m, cpu = _here()
     m.event(cpu, "halts" + (f" ({where})" if where else ""))
     while True:
@@ -458,7 +525,8 @@ async def halt(where: str = "") -> None:
 
 
 async def run_user_code() -> None:
-    """This CPU runs user space from now on: only interrupts bring it into the kernel."""
+    """This CPU runs user space from now on: only interrupts bring it into the kernel (a #MC then
+    comes from user mode). Never returns. Schedule points while idle; logs `in user mode`."""
     m, cpu = _here()
     cpu.user = True
     m.event(cpu, "in user mode")
@@ -471,7 +539,8 @@ async def run_user_code() -> None:
 
 
 async def goal_reached(what: str) -> None:
-    """The model's progress goal: the run ends here and counts as held."""
+    """The model's progress goal (`Model.goal`): the run ends here and counts as held. Schedule
+    points before and after; logs `goal: what`."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     m.event(cpu, f"goal: {what}")
@@ -480,7 +549,8 @@ async def goal_reached(what: str) -> None:
 
 
 def BUG_ON(cond: bool, key: str, message: str) -> None:  # noqa: N802 - kernel name
-    """Fail the run with invariant `key` when `cond` holds."""
+    """`BUG_ON()` (include/asm-generic/bug.h): fail the run as invariant `key` with `message` when
+    `cond` holds. Not a schedule point; the failure is the run's outcome."""
     if cond:
         raise Violation(key, message)
 
@@ -493,27 +563,27 @@ def _duration(ns: int) -> str:
 
 
 async def raise_exception(name: str, handler: Callable[[], Awaitable[Any]]) -> None:
-    """A synchronous exception (#BP on an int3 byte, #PF, #GP) raised by the running code.
+    """A synchronous exception (#BP on an int3 byte, #PF, #GP) raised by the running code
+    (`exc_int3()`, `exc_page_fault()`, ...).
 
-    It is taken at this instruction boundary, whatever the irq flags: the
-    handler runs as a new context on this CPU, then the caller continues.
-    """
+    It is taken at this instruction boundary, whatever the irq flags: the handler runs as a new
+    context on this CPU, then the caller continues. Schedule point; logs `> NAME from kernel
+    (not NMI-class)` when taken and `< return from NAME` after."""
     m, cpu = _here()
     m.raise_interrupt(cpu, Kind.EXC, name, handler)
     await m.schedule_point(cpu)
 
 
 def trace_printk(text: str) -> None:
-    """Annotate the timeline with what the running code just did to its own
-    (CPU-local) state, e.g. `int3_emulate_call(regs, func)`. Not a schedule
-    point and touches no shared state; shown only when the event log is on."""
+    """`trace_printk()`: annotate the timeline with what the running code just did to its own
+    (CPU-local) state, e.g. `int3_emulate_call(regs, func)`. Not a schedule point and touches no
+    shared state; logs `text` (shown only when the event log is on)."""
     m, cpu = _here()
     m.event(cpu, text)
 
 
 def irqs_disabled_on(cpu: int) -> bool:
-    """Whether CPU `cpu` has interrupts disabled right now (for event guards; not a schedule point).
-
-    An IRQ raised on a CPU whose interrupts are on is taken at that CPU's next step.
-    """
+    """Whether CPU `cpu` has interrupts disabled right now (for event guards; no kernel counterpart).
+    Not a schedule point; logs nothing. An IRQ raised on a CPU whose interrupts are on is taken at
+    that CPU's next step."""
     return current_machine().cpus[cpu].irqs_off

@@ -40,8 +40,9 @@ import attrs
 
 from panicfuzz import protocols
 
+from . import scenarios
 from .errors import ModelLoadError
-from .machine import Kind
+from .machine import Kind, _is_model_code
 from .model import FAILURE_KINDS, OUTCOMES, Event, Model, Variant
 
 GROUP = "panicfuzz.models"
@@ -330,9 +331,7 @@ def _import_module(dotted: str) -> ModuleType:
         raise ModelLoadError(_import_error(e, None)) from None
 
 
-_NOT_MODEL_CODE = tuple(
-    {str(Path(__file__).parent), str(Path(attrs.__file__).parent), sysconfig.get_paths()["stdlib"]}
-)
+_LIBRARIES = (str(Path(attrs.__file__).parent) + os.sep, sysconfig.get_paths()["stdlib"] + os.sep)
 
 
 def _import_error(e: BaseException, path: Path | None) -> str:
@@ -350,7 +349,7 @@ def _user_frame(tb: TracebackType | None) -> str | None:
     where = None
     while tb is not None:
         name = tb.tb_frame.f_code.co_filename
-        if not name.startswith("<") and not name.startswith(_NOT_MODEL_CODE):
+        if not name.startswith("<") and _is_model_code(name) and not name.startswith(_LIBRARIES):
             where = f"{_show(Path(name))}:{tb.tb_lineno}"
         tb = tb.tb_next
     return where
@@ -370,7 +369,13 @@ def _show(path: Path) -> str:
 def shipped_entries() -> list[Entry]:
     entries = [shipped_entry(name) for name in protocols.modules()]
     entries = [e for e in entries if e.model is not None or e.error is not None]
-    return sorted(entries, key=lambda e: (e.model is None, getattr(e.model, "seed", None) is None, getattr(e.model, "seed", 0) or 0, e.name))
+    return sorted(entries, key=_seed_order)
+
+
+def _seed_order(e: Entry) -> tuple:
+    """Shipped models in the order of their LKML seed; those without one, then broken ones, last."""
+    seed = getattr(e.model, "seed", None)
+    return (e.model is None, seed is None, seed or 0, e.name)
 
 
 @functools.cache
@@ -525,6 +530,7 @@ def reference(model_cls: type[Model]) -> dict[str, str]:
     `ref` is a module reference when the class is importable by its module, else its file
     (relative to the project root, or the cwd, when under it) and class.
     """
+    model_cls = scenarios.base(model_cls)  # a class bound to a scenario records its model
     path = _loaded_from.get(model_cls)
     module = model_cls.__module__
     if path is None and module != "__main__" and not module.startswith("_panicfuzz_model_"):

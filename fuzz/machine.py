@@ -26,6 +26,7 @@ clock, no hash order, no randomness outside the decision source.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -33,6 +34,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
 import trio
+
+from panicfuzz import protocols
 
 from .cells import Cell, raw_spinlock_t
 from .trace import Action, Inject, Run
@@ -168,11 +171,13 @@ class _Finished(BaseException):
     """Unwinds the CPU task that ended the run."""
 
 
-_ENGINE_DIRS = (str(Path(__file__).parent), str(Path(trio.__file__).parent))
+_ENGINE_DIRS = (str(Path(__file__).parent) + os.sep, str(Path(trio.__file__).parent) + os.sep)
+# Installed, the shipped models (panicfuzz.protocols) live inside the engine's own directory.
+_MODEL_DIRS = tuple(str(Path(p)) + os.sep for p in protocols.__path__)
 
 
 def _is_model_code(filename: str) -> bool:
-    return not filename.startswith(_ENGINE_DIRS)
+    return filename.startswith(_MODEL_DIRS) or not filename.startswith(_ENGINE_DIRS)
 
 
 class Machine:

@@ -256,3 +256,16 @@ def test_the_python_api_takes_references(tmp_path, monkeypatch):
 def test_python_m_panicfuzz_version():
     done = subprocess.run([sys.executable, "-m", "panicfuzz", "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("panicfuzz ")
+
+
+def test_installed_shipped_models_count_as_model_code(monkeypatch):
+    """Installed, panicfuzz/protocols/ is inside the engine's directory: its frames are still the model's."""
+    import os
+
+    from panicfuzz import machine
+
+    engine = Path(machine.__file__).parent
+    monkeypatch.setattr(machine, "_MODEL_DIRS", (str(engine / "protocols") + os.sep,))  # the installed layout
+    assert machine._is_model_code(str(engine / "protocols" / "hpet.py"))
+    assert not machine._is_model_code(str(engine / "kernel.py"))
+    assert machine._is_model_code(str(engine.parent / (engine.name + "_models") / "m.py"))  # a sibling is not the engine

@@ -10,7 +10,7 @@ from typing import Callable, Iterator, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import corpus, loader
+from .. import corpus, loader, scenarios
 from ..errors import UsageError
 from ..model import Model
 from ..search import Finding
@@ -73,7 +73,8 @@ def progress(enabled: bool, label: str, total: int | None) -> Iterator[Callable[
 
 
 def save(root: Path, model_cls: type[Model], finding: Finding) -> str:
-    data = corpus.record(finding, model_cls, timeline_of(model_cls, finding.variant, finding.result))
+    bound = scenarios.bind(model_cls, finding.scenario)
+    data = corpus.record(finding, model_cls, timeline_of(bound, finding.variant, finding.result))
     path, _ = corpus.save(root, data)
     return str(path)
 
@@ -88,6 +89,10 @@ def load_cases(files: Sequence[str], variant: str | None = None, ref: str | None
         data = corpus.load(path)
         model_cls = model(ref) if ref is not None else loader.case_model(data, path)
         variants(model_cls, data["variant"])
+        try:
+            model_cls = scenarios.from_record(model_cls, data, str(path))
+        except scenarios.ScenarioError as e:
+            raise corpus.CorpusError(str(e)) from None
         if variant is not None:
             variants(model_cls, variant)
         cases.append((path, data, model_cls, corpus.trace_of(path, data)))

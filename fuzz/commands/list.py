@@ -11,6 +11,7 @@ from rich.table import Table
 
 from .. import loader
 from ..render import dumps
+from ..scenarios import declared
 
 ORDER = 10
 
@@ -20,13 +21,13 @@ def add_parser(sub) -> None:
         "list",
         help="list protocols, variants and their expected outcomes",
         description=(
-            "List every model visible from here with its variants, expected outcomes and kernel/LKML source: the "
-            "shipped ones, those installed distributions register (entry point group panicfuzz.models) and those "
-            "of [tool.panicfuzz] models in the nearest pyproject.toml, each marked by where it comes from. A model "
-            "that does not load is reported on stderr (exit 2) and the others are listed."
+            "List every model visible from here with its variants, expected outcomes, parameters and kernel/LKML "
+            "source: the shipped ones, those installed distributions register (entry point group panicfuzz.models) "
+            "and those of [tool.panicfuzz] models in the nearest pyproject.toml, each marked by where it comes from. "
+            "A model that does not load is reported on stderr (exit 2) and the others are listed."
         ),
     )
-    s.add_argument("--json", action="store_true", help="print a JSON list of {protocol, origin, ref, variant, expected, expected_kind, source, summary}")
+    s.add_argument("--json", action="store_true", help="print a JSON list of {protocol, origin, ref, variant, expected, expected_kind, source, summary, parameters}")
     s.set_defaults(func=run)
 
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
                     "expected_kind": v.kind,
                     "source": v.source or e.model.source,
                     "summary": v.summary,
+                    "parameters": declared(e.model),
                 }
             )
     broken = [e for e in entries if e.error is not None]
@@ -64,4 +66,7 @@ def run(args: argparse.Namespace) -> int:
         cells = (r["protocol"], r["variant"], expected, r["summary"], r["source"])
         table.add_row(escape(cells[0]) + where, *map(escape, cells[1:]))
     Console().print(table)
+    for e in entries:
+        for p in declared(e.model) if e.error is None and e.model is not None else ():
+            print(f"{e.name} parameter {p['name']} = {p['default']!r} (a search draws {p['values']}): {p['doc']}")
     return 2 if broken else 0
