@@ -2,7 +2,8 @@
 
 Exit codes: 0 as expected / nothing found, 1 a failure found (or a replay
 that did not behave as checked), 2 bad input (one line naming the file,
-field or value).
+field or value), 70 an internal error of panicfuzz itself (a bug to report;
+never 1, which means a bug of the model was found).
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         for variant in _variants(model_cls, args.variant):
             jobs.append((model_cls, variant))
     root = Path(args.corpus)
+    corpus.check_root(root)
     out = []
     unexpected = 0
     found_any = False
@@ -256,10 +258,13 @@ def _load_cases(files: Sequence[str], variant: str | None = None) -> list[tuple[
     cases = []
     for path in map(Path, files):
         data = corpus.load(path)
-        model_cls = _model(data["protocol"])
-        _variants(model_cls, data["variant"])
+        try:
+            model_cls = _model(data["protocol"])
+        except UsageError as e:
+            raise corpus.CorpusError(f"{path}: field 'protocol': {e}") from None
         if variant is not None:
             _variants(model_cls, variant)
+        corpus.check_model(path, data, model_cls)
         cases.append((path, data, model_cls, corpus.trace_of(path, data)))
     return cases
 
@@ -273,6 +278,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.variant is None or args.variant == data["variant"]:
             variant = data["variant"]
             result = execute(model_cls, variant, Replay(trace), logging=True)
+            corpus.check_replay(path, data, result)
             reproduced = result.signature == saved_sig
             identical = reproduced and result.log_digest() == data.get("event_log_sha256")
             ok = reproduced and identical
@@ -327,6 +333,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     model_cls = _model(args.protocol)
     jobs = _variants(model_cls, args.variant)
     root = Path(args.corpus)
+    corpus.check_root(root)
     out = []
     codes = []
     for variant in jobs:
@@ -414,19 +421,23 @@ def cmd_shrink(args: argparse.Namespace) -> int:
     from .trace import Size
 
     cases = _load_cases(args.files)
+    for path, *_ in cases:
+        corpus.check_root(path.parent)
     results = []
     bad = 0
     for path, data, model_cls, trace in cases:
         variant = data["variant"]
         saved_sig = data["failure"]["signature"]
-        found = execute(model_cls, variant, Replay(trace))
-        if found.signature != saved_sig:
+        found = execute(model_cls, variant, Replay(trace), logging=True)
+        corpus.check_replay(path, data, found)
+        if found.signature != saved_sig or found.log_digest() != data["event_log_sha256"]:
             bad += 1
             got = found.signature or "no failure"
-            entry = {"file": str(path), "reproduced": False, "error": f"replay gives {got}, not {saved_sig}"}
+            why = f"replay gives {got}, not {saved_sig}" if got != saved_sig else "the event log differs"
+            entry = {"file": str(path), "reproduced": False, "error": why}
             results.append(entry)
             if not args.json:
-                print(f"{path}: NOT reproduced (replay gives {got}, not {saved_sig}); left unchanged")
+                print(f"{path}: NOT reproduced identically ({why}); left unchanged")
             continue
 
         def run(decisions, model_cls=model_cls, variant=variant) -> RunResult:
@@ -506,6 +517,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     if args.max_schedules is None and args.minutes is None:
         raise UsageError("give a budget: --max-schedules N and/or --minutes M")
     root = Path(args.corpus)
+    corpus.check_root(root)
     state = Path(args.state) if args.state else root / ".campaign.json"
     jobs = []
     for name in args.protocols or protocols.names():
@@ -565,7 +577,9 @@ def parser() -> argparse.ArgumentParser:
             "  panicfuzz list\n"
             "  panicfuzz fuzz hpet --variant mainline\n"
             "  panicfuzz replay corpus/hpet/mainline/*.json\n"
-            "  panicfuzz replay corpus/hpet/mainline/*.json --variant panic-cpu-check"
+            "  panicfuzz replay corpus/hpet/mainline/*.json --variant panic-cpu-check\n\n"
+            "exit status: 0 as expected, 1 a failure found, 2 bad input (one line naming the file, field or "
+            "value), 70 an internal error of panicfuzz (a bug of the tool: please report it)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -711,6 +725,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("panicfuzz: interrupted (saved findings are complete files)", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.filename is None:
+            return _internal_error(e)
+        print(f"panicfuzz: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        return _internal_error(e)
+
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h)
+
+
+def _internal_error(e: Exception) -> int:
+    """A bug of panicfuzz itself: never exit 1, which would read as a bug found in the model."""
+    import traceback
+
+    traceback.print_exc(file=sys.stderr)
+    print(
+        f"panicfuzz: internal error: {type(e).__name__}: {e}\n"
+        f"this is a panicfuzz bug, not a finding: please report it with the command line and the traceback above",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":
