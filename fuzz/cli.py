@@ -144,6 +144,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     found_any = False
     show_progress = not args.json and sys.stderr.isatty()
     for model_cls, variant in jobs:
+        files: list[str] = []  # each finding is saved the moment it is shrunk: an interrupt loses none
         with _progress(show_progress, f"{model_cls.name}/{variant}", args.max_schedules) as progress:
             report = search(
                 model_cls,
@@ -154,8 +155,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                 first_only=args.first,
                 progress=progress,
                 depth=args.depth,
+                on_finding=lambda f: files.append(_save(root, model_cls, f)),
             )
-        files = [_save(root, model_cls, f) for f in report.findings]
         found_any |= bool(report.findings)
         expected = model_cls.variant_info(variant)
         as_expected = _as_expected(expected, report)
@@ -337,6 +338,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     out = []
     codes = []
     for variant in jobs:
+        files: list[str] = []
         with _progress(not args.json and sys.stderr.isatty(), f"verify {model_cls.name}/{variant}", args.max_schedules) as progress:
             verdict = verify(
                 model_cls,
@@ -346,8 +348,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 max_schedules=args.max_schedules,
                 first_only=not args.all,
                 progress=progress,
+                on_finding=lambda f: files.append(_save(root, model_cls, f)),
             )
-        files = [_save(root, model_cls, f) for f in verdict.findings]
         expected = model_cls.variant_info(variant)
         code = 1 if verdict.findings else (0 if verdict.complete else 3)
         codes.append(code)
