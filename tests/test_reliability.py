@@ -62,7 +62,7 @@ def test_an_internal_error_has_its_own_exit_code(capsys, monkeypatch, tmp_path):
     def broken(*args, **kwargs):
         raise HarnessBug("run ended without an outcome")
 
-    monkeypatch.setattr("panicfuzz.cli.search", broken)
+    monkeypatch.setattr("panicfuzz.commands.fuzz.search", broken)
     code = main(["fuzz", "hpet", "--variant", "mainline", "--corpus", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == EXIT_INTERNAL != 1
