@@ -135,8 +135,21 @@ def obj(required: dict[str, Check], optional: dict[str, Check] | None = None) ->
     return check
 
 
-def json_value(v: Any, field: str) -> None:
-    """Any JSON value (a scenario's parameters); the decoder already bounded its depth."""
+def mapping(value: Check) -> Check:
+    """An object of any field names, each value checked."""
+
+    def check(v: Any, field: str) -> None:
+        if type(v) is not dict:
+            raise _bad(v, field, "an object")
+        for name, x in v.items():
+            value(x, f"{field}.{name}")
+
+    return check
+
+
+def scalar(v: Any, field: str) -> None:
+    if type(v) not in (str, int, bool):
+        raise _bad(v, field, "a string, an integer or true/false")
 
 
 def action(v: Any, field: str) -> None:
@@ -194,7 +207,7 @@ FIELDS = obj(
         ),
         # how the model was found (panicfuzz.loader) and its parameters (scenarios)
         "model": obj({"name": text(max_len=1000), "ref": text(max_len=1000)}),
-        "scenario": obj({}),
+        "scenario": mapping(scalar),
     },
 )
 
@@ -308,14 +321,19 @@ def check_replay(path: Path, data: dict[str, Any], result) -> None:
 
 def record(finding, model_cls, timeline: str) -> dict[str, Any]:
     """The JSON object for one finding (see `panicfuzz.search.Finding`)."""
+    from .scenarios import bind
+
     r = finding.result
     size = r.size.as_dict()
+    bound = bind(model_cls, finding.scenario)
+    scenario = {"scenario": finding.scenario} if finding.scenario else {}  # absent: the model has no parameters
     return {
         "schema": SCHEMA,
         "tool_version": __version__,
         "protocol": finding.protocol,
         "variant": finding.variant,
-        "config": {"ncpus": model_cls.ncpus, "max_steps": model_cls.max_steps},
+        "config": {"ncpus": bound.ncpus, "max_steps": bound.max_steps},
+        **scenario,
         "trace": [str(a) for a in r.trace],
         "kinds": r.kinds,
         "failure": {

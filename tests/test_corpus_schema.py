@@ -66,6 +66,8 @@ CASES = [
     ("history-item", changed(lambda d: d["shrink"].update(history=[{"before": {}}])), "field 'shrink.history[0].before.preemptions' is missing"),
     ("model-no-ref", changed(lambda d: d.update(model={"name": "hpet"})), "field 'model.ref' is missing"),
     ("scenario-list", changed(lambda d: d.update(scenario=[])), "field 'scenario' is [], expected an object"),
+    ("scenario-value", changed(lambda d: d.update(scenario={"ncpus": [2]})), "field 'scenario.ncpus' is [2], expected a string"),
+    ("scenario-unknown", changed(lambda d: d.update(scenario={"nope": 1})), "field 'scenario': "),
     ("deep-nesting", raw('"schema": 1,', '"schema": 1, "scenario": {"x": ' + "[" * 100_000 + "]" * 100_000 + "},"), "nested too deeply"),
     ("top-level-list", "[]", "expected a JSON object, found []"),
     ("not-json", "{", "not JSON: Expecting property name"),
