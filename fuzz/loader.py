@@ -551,7 +551,7 @@ def case_model(data: dict, path: Path, start: Path | None = None) -> type[Model]
     """
     protocol = data["protocol"]
     record = data.get("model")
-    hint = "run panicfuzz from the project that defines it, or pass --model REF (a file, module:Class or name)"
+    hint = "run panicfuzz from the project that defines it, or pass --model REF"
     if record is not None and not (
         isinstance(record, dict) and isinstance(record.get("name"), str) and isinstance(record.get("ref"), str)
     ):
@@ -574,5 +574,6 @@ def case_model(data: dict, path: Path, start: Path | None = None) -> type[Model]
         if cls.name != protocol:
             raise ModelLoadError(f"{path}: field 'protocol' is {protocol!r} but its model {record and record['ref']} is named {cls.name!r}")
         return cls
-    what = f"model {name!r}" + (f" ({record['ref']})" if record else "")
-    raise UnknownModel(f"{path}: {what} is not found from here ({errors[-1]}); {hint}")
+    if record is None:
+        raise UnknownModel(f"{path}: field 'protocol': {errors[-1]}; {hint}")
+    raise UnknownModel(f"{path}: field 'model': model {name!r} ({record['ref']}) is not found from here ({errors[-1]}); {hint}")

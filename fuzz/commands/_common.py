@@ -88,12 +88,12 @@ def load_cases(files: Sequence[str], variant: str | None = None, ref: str | None
     for path in map(Path, files):
         data = corpus.load(path)
         model_cls = model(ref) if ref is not None else loader.case_model(data, path)
-        variants(model_cls, data["variant"])
         try:
             model_cls = scenarios.from_record(model_cls, data, str(path))
         except scenarios.ScenarioError as e:
             raise corpus.CorpusError(str(e)) from None
         if variant is not None:
             variants(model_cls, variant)
+        corpus.check_model(path, data, model_cls)
         cases.append((path, data, model_cls, corpus.trace_of(path, data)))
     return cases

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import corpus
 from ..errors import UsageError
 from ..render import dumps
 from ..search import STRATEGIES
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_schedules is None and args.minutes is None:
         raise UsageError("give a budget: --max-schedules N and/or --minutes M")
     root = corpus_root(args.corpus)
+    corpus.check_root(root)
     state = Path(args.state) if args.state else root / ".campaign.json"
     jobs = []
     found, broken = models(args.protocols)

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         for variant in variants(model_cls, args.variant):
             jobs.append((model_cls, variant))
     root = corpus_root(args.corpus)
+    corpus.check_root(root)
     out = []
     unexpected = 0
     found_any = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import corpus
 from ..errors import UsageError
 from ..render import dumps, one_or_list, verdict_json, verify_text
 from ..search import verify
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     model_cls = model(args.protocol)
     jobs = variants(model_cls, args.variant)
     root = corpus_root(args.corpus)
+    corpus.check_root(root)
     out = []
     codes = []
     for variant in jobs:
