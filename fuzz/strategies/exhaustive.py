@@ -104,10 +104,17 @@ class Branch:
         return min(self.left_after(j)) >= 0 and self.actions[j] not in self.sleep
 
 
+UNBOUNDED = float("inf")
+
+
 class Explorer:
-    def __init__(self, run: Callable[[object], RunResult], *, preemptions: int, events: int, prune: bool = True, reduce: bool = True):
+    """Bounded DFS; with `preemptions` and `events` UNBOUNDED, the whole state space, each
+    state (without who ran last, which then costs nothing) explored once."""
+
+    def __init__(self, run: Callable[[object], RunResult], *, preemptions: float, events: float, prune: bool = True, reduce: bool = True):
         self.run = run
         self.bound = (preemptions, events)
+        self.unbounded = preemptions == UNBOUNDED and events == UNBOUNDED
         self.prune = prune
         self.reduce = reduce
         # The DFS path: one Branch per decision of the last run, root first.
@@ -117,7 +124,7 @@ class Explorer:
         self.schedules = 0
         self.pruned = 0
         self.slept = 0  # alternatives skipped as asleep
-        self.clipped = False  # an alternative was skipped for the bounds
+        self.clipped = False  # an alternative was skipped for the bounds: they were binding
 
     @property
     def states(self) -> int:
@@ -252,7 +259,7 @@ class _DfsSource:
         choice = any(min(branch.left_after(j)) >= 0 for j in range(1, len(enabled)))
         # Who ran last matters only while it can run again (a switch away from it is a
         # preemption then); a finished CPU changes no cost, only the order of the offers.
-        last = None if machine.cpus[machine.last].done else machine.last
+        last = None if self.ex.unbounded or machine.cpus[machine.last].done else machine.last
         if choice and self.ex.prune and not self.ex.visit((fingerprint(machine), last), budget, frozenset(sleep)):
             self._cut(machine)
         j = next((j for j in range(len(enabled)) if branch.open(j)), None)
@@ -345,4 +352,4 @@ class _Spent(Exception):
     pass
 
 
-__all__ = ["CutOff", "Explorer", "deepening", "event_capacity", "execute_cut", "minima", "minimum"]
+__all__ = ["CutOff", "Explorer", "UNBOUNDED", "deepening", "event_capacity", "execute_cut", "minima", "minimum"]
