@@ -97,7 +97,7 @@ class _Pair(Model):
     """Two CPUs increment a counter under a spinlock: a state space small enough to exhaust."""
 
     name = "toy-pair"
-    seed = 103
+    seed = 104
     ncpus = 2
     variants = (Variant("locked", "holds", "count++ under a spinlock"),)
 
