@@ -22,6 +22,7 @@ from rich.table import Table
 from panicfuzz import protocols
 
 from . import __version__, corpus
+from .campaign import CampaignError
 from .errors import UsageError
 from .model import Model
 from .run import RunResult, execute
@@ -497,58 +498,43 @@ def _short(size) -> str:
     return f"{size.preemptions}p/{size.injected}i/{size.switches}s/{size.steps} steps"
 
 
-# -- campaign ----------------------------------------------------------------------
+# -- campaign and report --------------------------------------------------------------
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:
-    from .campaign import CampaignError, Job, load_state, observation, run_campaign
+    from .campaign_cmd import campaign
 
-    if args.round_schedules < 1:
-        raise UsageError(f"--round-schedules must be at least 1, not {args.round_schedules}")
+    for flag, value in (("--round-schedules", args.round_schedules), ("--verify-schedules", args.verify_schedules), ("--workers", args.workers), ("--max-schedules", args.max_schedules)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, not {value}")
     if args.max_schedules is None and args.minutes is None:
         raise UsageError("give a budget: --max-schedules N and/or --minutes M")
-    root = Path(args.corpus)
-    state = Path(args.state) if args.state else root / ".campaign.json"
-    jobs = []
+    selected = []
     for name in args.protocols or protocols.names():
-        model_cls = _model(name)
-        jobs += [(model_cls, Job(name, v)) for v in _variants(model_cls, None)]
-    try:
-        load_state(state, [j for _, j in jobs])
-    except CampaignError as e:
-        raise UsageError(str(e)) from None
-    by_key = {j.key: m for m, j in jobs}
+        protocol, _, variant = name.partition("/")
+        model_cls = _model(protocol)
+        selected += [(model_cls, v) for v in _variants(model_cls, variant or None)]
+    return campaign(
+        selected,
+        root=Path(args.corpus),
+        state_file=args.state,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        max_schedules=args.max_schedules,
+        minutes=args.minutes,
+        round_schedules=args.round_schedules,
+        verify_schedules=args.verify_schedules,
+        strategy=args.strategy,
+        coverage=not args.no_coverage,
+        grace=args.grace,
+        as_json=args.json,
+    )
 
-    def on_round(job, report) -> None:
-        for f in report.findings:
-            path = _save(root, by_key[job.key], f)
-            print(f"{job.key}: new {f.result.outcome.kind} {f.signature} (seed {report.seed}) -> {path}",
-                  file=sys.stderr if args.json else sys.stdout, flush=True)
-        if not args.json:
-            print(f"{job.key}: round {job.rounds} seed {report.seed}: {report.schedules} schedules, "
-                  f"{len(report.findings)} new finding(s)", file=sys.stderr, flush=True)
 
-    import time
+def cmd_report(args: argparse.Namespace) -> int:
+    from .campaign_cmd import show_report
 
-    deadline = None if args.minutes is None else time.monotonic() + 60 * args.minutes
-    try:
-        run_campaign(
-            jobs,
-            state_path=state,
-            strategy=args.strategy,
-            round_schedules=args.round_schedules,
-            max_schedules=args.max_schedules,
-            deadline=deadline,
-            on_round=on_round,
-        )
-    except KeyboardInterrupt:
-        print(f"panicfuzz: interrupted; progress up to the last finished round is in {state}", file=sys.stderr)
-    lines = [observation(m, j) for m, j in jobs]
-    if args.json:
-        print(json.dumps([{"observation": line, "as_expected": ok} for line, ok in lines], indent=1))
-    else:
-        print("\n".join(line for line, _ in lines))
-    return 0 if all(ok for _, ok in lines) else 1
+    return show_report(Path(args.corpus), args.state, args.output)
 
 
 # -- entry point ---------------------------------------------------------------------
@@ -620,26 +606,59 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "campaign",
-        help="fuzz every variant round after round (overnight), resumable",
+        help="fuzz every variant on every core (or a Dask cluster) overnight, resumable, with a report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Cycle through every variant of the given protocols (all by default), one search round each with "
-            "the next seed, until the budget is spent. Progress is saved after every round (atomically) in the "
-            "state file, so an interrupted campaign resumes where it stopped when run again; findings are saved "
-            "to the corpus as they are found. Ends with one line per variant: Observation <protocol>/<variant> "
-            "Never|Sometimes <findings> <schedules> and whether that matches the model's claim.\n\n"
-            "exit status: 0 when every variant behaved as claimed, 1 otherwise."
+            "Search every variant of the given protocols (all by default; PROTOCOL/VARIANT for one) in units of "
+            "(variant, seed, --round-schedules) on --workers local processes or on the Dask cluster at --scheduler. "
+            "Fair first (every variant gets its first unit before any gets a second), then adaptive: a unit goes to "
+            "the variant whose recent units found the most new end states, model lines/branches and failures per "
+            "schedule, every 5th to the variant with the fewest schedules, every 4th to verifying a variant claimed "
+            "to hold at growing bounds (verify K=E=1, 2, ...). Each finding is saved to CORPUS the moment its unit "
+            "returns and the state (CORPUS/.campaign/state) after every unit, atomically: run the same command again "
+            "to resume. Model coverage is measured by replaying under coverage.py the runs that reached a new state. "
+            "On a terminal a live table shows each variant's progress; otherwise one timestamped line per unit. At "
+            "the end the report is written to CORPUS/.campaign/report.md and report.html (`panicfuzz report` renders "
+            "it any time) and one line per variant is printed: Observation <protocol>/<variant> Never|Sometimes "
+            "<failure signatures> <schedules> against the model's claim, or \"not run\".\n\n"
+            "SIGINT/SIGTERM: no new units; in-flight units get --grace seconds to finish, then are abandoned (a second "
+            "signal abandons them at once); state and report saved. A second campaign on the same corpus is refused.\n\n"
+            "exit status: 0 every variant that ran behaved as claimed, 1 one did not, 2 bad input or the corpus is "
+            "held by another campaign, 130 stopped by SIGINT, 143 by SIGTERM."
+        ),
+        epilog=(
+            "examples:\n"
+            "  panicfuzz campaign --minutes 480                       # overnight, every core\n"
+            "  panicfuzz campaign hpet kdump/mainline --max-schedules 20000\n"
+            "  panicfuzz campaign --minutes 600 --scheduler tcp://head:8786   # on a Dask cluster\n"
+            "  panicfuzz report"
         ),
     )
-    s.add_argument("protocols", nargs="*", metavar="PROTOCOL", help="protocols to include (default: all)")
+    s.add_argument("protocols", nargs="*", metavar="PROTOCOL", help="protocols (or PROTOCOL/VARIANT) to include (default: all)")
     s.add_argument("--max-schedules", type=int, metavar="N", help="total schedule budget of this invocation")
-    s.add_argument("--minutes", type=float, metavar="M", help="stop starting rounds after M minutes of wall time")
-    s.add_argument("--round-schedules", type=int, default=500, metavar="N", help="schedules per round (default: %(default)s)")
+    s.add_argument("--minutes", type=float, metavar="M", help="stop handing out units after M minutes of wall time")
+    s.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: the cores this process may use)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the units on this Dask distributed scheduler's workers instead")
+    s.add_argument("--round-schedules", type=int, default=500, metavar="N", help="schedules per search unit (default: %(default)s)")
+    s.add_argument("--verify-schedules", type=int, default=20000, metavar="N", help="first budget of a verification unit, doubled when inconclusive (default: %(default)s)")
     s.add_argument("--strategy", choices=STRATEGIES, default="hypothesis", help="decision source (default: %(default)s)")
     s.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="DIR", help="where findings are saved (default: %(default)s)")
-    s.add_argument("--state", metavar="FILE", help="campaign state file (default: CORPUS/.campaign.json)")
-    s.add_argument("--json", action="store_true", help="print the observations as JSON")
+    s.add_argument("--state", metavar="FILE", help="campaign state file (default: CORPUS/.campaign/state)")
+    s.add_argument("--grace", type=float, default=5.0, metavar="S", help="seconds in-flight units get to finish after SIGINT/SIGTERM (default: %(default)s)")
+    s.add_argument("--no-coverage", action="store_true", help="do not measure model coverage")
+    s.add_argument("--json", action="store_true", help="print the observations as JSON (the log goes to stderr)")
     s.set_defaults(func=cmd_campaign)
+
+    s = sub.add_parser(
+        "report",
+        help="write the campaign report (markdown and HTML) from a corpus's campaign state, running or not",
+        description="Render CORPUS/.campaign/report.md and report.html from the campaign state: verdicts, findings with "
+        "timelines, verification bounds and model coverage. Works while a campaign runs.",
+    )
+    s.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS, metavar="CORPUS", help="corpus directory (default: %(default)s)")
+    s.add_argument("--state", metavar="FILE", help="campaign state file (default: CORPUS/.campaign/state)")
+    s.add_argument("--output", metavar="DIR", help="where to write report.md and report.html (default: CORPUS/.campaign)")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser(
         "verify",
@@ -707,7 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, corpus.CorpusError) as e:
+    except (UsageError, corpus.CorpusError, CampaignError) as e:
         print(f"panicfuzz: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

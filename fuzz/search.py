@@ -75,11 +75,13 @@ def search(
     progress: Callable[[int, int], None] | None = None,
     depth: int = 2,
     on_finding: Callable[[Finding], None] | None = None,
+    observe: Callable[[RunResult], None] | None = None,
 ) -> SearchReport:
     """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it.
 
     `on_finding` is called with each finding the moment it is shrunk, before the search goes on
     (so a caller can save it: an interrupt later in the search loses nothing already found).
+    `observe` is called with every run of the search, its `final` state filled in.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -88,8 +90,10 @@ def search(
     counts = {"schedules": 0, "steps": 0}
     start = time.perf_counter()
 
+    final = observe is not None
+
     def run(decisions) -> RunResult:
-        return execute(model_cls, variant, decisions)
+        return execute(model_cls, variant, decisions, final_state=final)
 
     # Runs of the other strategies (and hypothesis' sweep), as one stream that later rounds continue.
     runs: Iterator[RunResult]
@@ -98,10 +102,10 @@ def search(
     elif strategy == "pct":
         runs = _pct_runs(run, PctSearch(seed, depth, model_cls.ncpus))
     elif strategy == "exhaustive":
-        runs = deepening(lambda source: execute_cut(model_cls, variant, source), model_cls)
+        runs = deepening(lambda source: execute_cut(model_cls, variant, source, final_state=final), model_cls)
     else:  # the bounded sweep beside Hypothesis (see panicfuzz.strategies.hypothesis)
         p, e = SWEEP_BOUNDS
-        runs = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=p, events=e).runs()
+        runs = Explorer(lambda source: execute_cut(model_cls, variant, source, final_state=final), preemptions=p, events=e).runs()
     round_no = 0
     while counts["schedules"] < max_schedules:
         first: list[RunResult] = []
@@ -113,6 +117,8 @@ def search(
             if sig is not None and sig not in masked and not first:
                 first.append(result)
                 hit_at.append((counts["schedules"], time.perf_counter() - start))
+            if observe is not None:
+                observe(result)
             if progress is not None:
                 progress(counts["schedules"], max_schedules)
 

@@ -1,0 +1,206 @@
+"""The `campaign` and `report` commands: lock, resume, executor, live view, report, verdicts.
+
+A running campaign shows a rich live table on a terminal and one timestamped
+line per completed unit off it; new findings get a line of their own either
+way.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from . import report
+from .campaign import (
+    Campaign,
+    CampaignError,
+    Event,
+    Lock,
+    Progress,
+    Scheduler,
+    _duration,
+    campaign_dir,
+    exit_code,
+    load_state,
+    now,
+    read_state,
+    reset_in_flight,
+    resume_note,
+    saved_signatures,
+    verdicts,
+)
+from .executor import DaskPool, Executor, LocalPool
+from .model import Model
+from .report import coverage_of, pct, verification
+
+
+class View:
+    """Feeds on the campaign's events; `live` picks the table (a TTY) or the log lines."""
+
+    def __init__(self, live: bool, out: TextIO = sys.stdout):
+        self.out = out
+        self.console = Console(file=out)
+        self.live = Live(console=self.console, auto_refresh=False, transient=False) if live else None
+        self.coverage: dict[str, str] = {}
+        self.last_draw = 0.0
+
+    def __enter__(self) -> View:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def say(self, text: str) -> None:
+        if self.live is not None:
+            self.live.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.out, flush=True)
+
+    def event(self, c: Campaign, ev: Event) -> None:
+        p = c.state.progress[ev.key]
+        self.coverage[ev.key] = pct(coverage_of([p]))
+        for kind, sig, path in ev.new_findings:
+            self.say(f"{now()} NEW {kind} {sig} in {ev.key} (seed {ev.unit.seed}) -> {path}")
+        if self.live is None:
+            self.say(_line(c, ev))
+        self.tick(c, force=True)
+
+    def tick(self, c: Campaign, force: bool = False) -> None:
+        if self.live is None or (not force and time.monotonic() - self.last_draw < 1.0):
+            return
+        self.last_draw = time.monotonic()
+        self.live.update(self._table(c), refresh=True)
+
+    def _table(self, c: Campaign) -> Group:
+        session = time.monotonic() - c.started
+        rate = c.done_schedules / session if session > 0 else 0.0
+        left = ""
+        if c.deadline is not None:
+            left = f", {_duration(max(0.0, c.deadline - time.monotonic()))} left"
+        elif c.max_schedules is not None and rate > 0:
+            left = f", about {_duration(max(0, c.max_schedules - c.done_schedules) / rate)} left"
+        stopping = " - stopping (in-flight units finishing)" if c.stop_signal is not None else ""
+        head = Text(
+            f"panicfuzz campaign: {rate:.0f} schedules/s, {c.in_flight()} of {c.executor.workers} workers busy "
+            f"({c.executor.where}), {_duration(session)} elapsed{left}{stopping}"
+        )
+        t = Table(expand=False)
+        for col in ("variant", "schedules", "sched/s", "states", "coverage", "findings new/known", "since new", "verification"):
+            t.add_column(col, overflow="fold")
+        for key, p in c.state.progress.items():
+            t.add_row(
+                key,
+                str(p.schedules) if p.units else "not run",
+                f"{p.schedules / p.seconds:.0f}" if p.seconds else "-",
+                str(len(p.states)),
+                self.coverage.get(key, "-"),
+                "{}/{}".format(*p.new_known()),
+                _since(p),
+                verification(p),
+            )
+        return Group(head, t)
+
+
+def _since(p: Progress) -> str:
+    if p.last_new is None:
+        return "-"
+    then = datetime.datetime.strptime(p.last_new, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    return _duration((datetime.datetime.now(datetime.timezone.utc) - then).total_seconds())
+
+
+def _line(c: Campaign, ev: Event) -> str:
+    u = ev.unit
+    what = f"{u.kind} seed {u.seed}" if u.kind == "search" else f"verify K=E={u.seed}"
+    if ev.lost:
+        return f"{now()} {ev.key} {what}: lost with its worker (will run again)"
+    session = time.monotonic() - c.started
+    rate = c.done_schedules / session if session > 0 else 0.0
+    return (
+        f"{now()} {ev.key} {what}: {ev.schedules} schedules, +{ev.new_states} states, +{ev.new_coverage} lines/branches, "
+        f"{len(ev.new_findings)} new finding(s), {ev.known_hits} known hit(s); session {c.done_schedules} schedules, {rate:.0f}/s"
+    )
+
+
+def state_path(root: Path, given: str | None) -> Path:
+    return Path(given) if given else campaign_dir(root) / "state"
+
+
+def campaign(
+    selected: list[tuple[type[Model], str]],
+    *,
+    root: Path,
+    state_file: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    max_schedules: int | None,
+    minutes: float | None,
+    round_schedules: int,
+    verify_schedules: int,
+    strategy: str,
+    coverage: bool,
+    grace: float,
+    as_json: bool,
+) -> int:
+    """Run a campaign to its budget or a signal; save, write the report, print the verdicts."""
+    with Lock(root):
+        state = load_state(state_path(root, state_file), selected)
+        view = View(live=not as_json and sys.stdout.isatty(), out=sys.stderr if as_json else sys.stdout)
+        note = resume_note(state)
+        reset_in_flight(state)
+        executor: Executor = DaskPool(scheduler) if scheduler else LocalPool(workers or len(os.sched_getaffinity(0)))
+        c = Campaign(
+            state=state,
+            root=root,
+            executor=executor,
+            scheduler=Scheduler(state, round_schedules, verify_schedules, strategy, coverage, masked=saved_signatures(root)),
+            max_schedules=max_schedules,
+            deadline=None if minutes is None else time.monotonic() + 60 * minutes,
+            grace=grace,
+            on_event=lambda c, ev: view.event(c, ev),
+            on_tick=lambda c: view.tick(c),
+            corpus_before=saved_signatures(root),
+        )
+        try:
+            with view:
+                view.say(note or f"campaign: {len(selected)} variants on {executor.workers} worker(s) ({executor.where}); state {state.path}")
+                c.run()
+        finally:
+            executor.close()
+            state.save(c.elapsed())
+        if c.stop_signal is not None:
+            lost = f"; {c.abandoned} unit(s) in flight abandoned (they run again next time)" if c.abandoned else ""
+            print(f"panicfuzz: campaign stopped by signal {c.stop_signal}{lost}; progress saved in {state.path}", file=sys.stderr)
+        md, html_path = report.write(report.render(state, root), campaign_dir(root))
+        vs = verdicts(state)
+        if as_json:
+            print(json.dumps([{"variant": v.key, "observation": v.line, "as_expected": v.ok} for v in vs], indent=1))
+        else:
+            print("\n".join(v.line for v in vs))
+            print(f"report: {md} and {html_path}")
+        return exit_code(c, vs)
+
+
+def show_report(root: Path, state_file: str | None, out_dir: str | None) -> int:
+    """Render the report of the campaign state in `root` (running or not)."""
+    path = state_path(root, state_file)
+    if not path.exists():
+        raise CampaignError(f"{path}: no campaign state (run `panicfuzz campaign` on this corpus first)")
+    state = read_state(path)
+    holder = Lock(root).holder()
+    running = None if holder is None else f"campaign running (pid {holder})"
+    md, html_path = report.write(report.render(state, root, running=running), Path(out_dir) if out_dir else campaign_dir(root))
+    print(f"report: {md} and {html_path}")
+    return 0
