@@ -314,6 +314,7 @@ class Scheduler:
         return any(p.units == 0 and not self.flight.get(k) for k, p in self.state.progress.items())
 
     def next(self, budget: int) -> Unit:
+        """The next unit, given the schedules left to hand out."""
         progress = self.state.progress
         self.handed += 1
         fresh = [k for k, p in progress.items() if p.units == 0 and not self.flight.get(k)]
@@ -368,7 +369,8 @@ class Scheduler:
         p = self.state.progress[key]
         k = p.verify["next"]
         want = max(p.verify["budget"], self.verify_schedules)
-        unit = Unit(ref=p.ref, key=key, kind=VERIFY, seed=k, budget=min(want, budget), bounds=(k, k))
+        # at most a VERIFY_EVERY-th of what is left: a short campaign is not all verification
+        unit = Unit(ref=p.ref, key=key, kind=VERIFY, seed=k, budget=min(want, max(1, budget // VERIFY_EVERY)), bounds=(k, k))
         self.flight.setdefault(key, []).append(unit)
         return unit
 

@@ -44,7 +44,13 @@ def _serve(conn: Connection) -> None:
     """A local worker: run each unit received, send back its result (or the error's text)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    while (unit := conn.recv()) is not None:
+    while True:
+        try:
+            unit = conn.recv()
+        except EOFError:  # the coordinator is gone
+            return
+        if unit is None:
+            return
         try:
             conn.send(("ok", run_unit(unit)))
         except Exception:
