@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterator
 import attrs
 
 from . import corpus
+from .errors import UsageError
 from .executor import Executor
 from .model import Model
 from .modelcov import merge, model_dir
@@ -55,7 +56,7 @@ MAX_BOUND = 8
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
-class CampaignError(Exception):
+class CampaignError(UsageError):
     """An unusable campaign state, or a corpus another campaign holds (one line, exit 2)."""
 
 

@@ -31,6 +31,7 @@ from .model import Model
 from .run import RunResult, execute
 from .search import Finding, search, verify
 from .strategies import Replay
+from .timeline import timeline_of
 
 SEARCH, VERIFY = "search", "verify"
 
@@ -138,8 +139,6 @@ def _verify(model_cls: type[Model], unit: Unit) -> dict[str, Any]:
 
 
 def _record(model_cls: type[Model], f: Finding) -> dict[str, Any]:
-    from .cli import timeline_of
-
     return corpus.record(f, model_cls, timeline_of(model_cls, f.variant, f.result))
 
 

@@ -1,18 +1,13 @@
-"""The `campaign` and `report` commands: lock, resume, executor, live view, report, verdicts.
+"""What a running campaign shows: a rich live table on a terminal, one timestamped line per unit off it.
 
-A running campaign shows a rich live table on a terminal and one timestamped
-line per completed unit off it; new findings get a line of their own either
-way.
+New findings get a line of their own either way.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console, Group
@@ -20,27 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from . import report
-from .campaign import (
-    Campaign,
-    CampaignError,
-    Event,
-    Lock,
-    Progress,
-    Scheduler,
-    _duration,
-    campaign_dir,
-    exit_code,
-    load_state,
-    now,
-    read_state,
-    reset_in_flight,
-    resume_note,
-    saved_signatures,
-    verdicts,
-)
-from .executor import DaskPool, Executor, LocalPool
-from .model import Model
+from .campaign import Campaign, Event, Progress, _duration, now
 from .report import coverage_of, pct, verification
 
 
@@ -133,74 +108,3 @@ def _line(c: Campaign, ev: Event) -> str:
         f"{len(ev.new_findings)} new finding(s), {ev.known_hits} known hit(s); session {c.done_schedules} schedules, {rate:.0f}/s"
     )
 
-
-def state_path(root: Path, given: str | None) -> Path:
-    return Path(given) if given else campaign_dir(root) / "state"
-
-
-def campaign(
-    selected: list[tuple[type[Model], str]],
-    *,
-    root: Path,
-    state_file: str | None,
-    workers: int | None,
-    scheduler: str | None,
-    max_schedules: int | None,
-    minutes: float | None,
-    round_schedules: int,
-    verify_schedules: int,
-    strategy: str,
-    coverage: bool,
-    grace: float,
-    as_json: bool,
-) -> int:
-    """Run a campaign to its budget or a signal; save, write the report, print the verdicts."""
-    with Lock(root):
-        state = load_state(state_path(root, state_file), selected)
-        view = View(live=not as_json and sys.stdout.isatty(), out=sys.stderr if as_json else sys.stdout)
-        note = resume_note(state)
-        reset_in_flight(state)
-        executor: Executor = DaskPool(scheduler) if scheduler else LocalPool(workers or len(os.sched_getaffinity(0)))
-        c = Campaign(
-            state=state,
-            root=root,
-            executor=executor,
-            scheduler=Scheduler(state, round_schedules, verify_schedules, strategy, coverage, masked=saved_signatures(root)),
-            max_schedules=max_schedules,
-            deadline=None if minutes is None else time.monotonic() + 60 * minutes,
-            grace=grace,
-            on_event=lambda c, ev: view.event(c, ev),
-            on_tick=lambda c: view.tick(c),
-            corpus_before=saved_signatures(root),
-        )
-        try:
-            with view:
-                view.say(note or f"campaign: {len(selected)} variants on {executor.workers} worker(s) ({executor.where}); state {state.path}")
-                c.run()
-        finally:
-            executor.close()
-            state.save(c.elapsed())
-        if c.stop_signal is not None:
-            lost = f"; {c.abandoned} unit(s) in flight abandoned (they run again next time)" if c.abandoned else ""
-            print(f"panicfuzz: campaign stopped by signal {c.stop_signal}{lost}; progress saved in {state.path}", file=sys.stderr)
-        md, html_path = report.write(report.render(state, root), campaign_dir(root))
-        vs = verdicts(state)
-        if as_json:
-            print(json.dumps([{"variant": v.key, "observation": v.line, "as_expected": v.ok} for v in vs], indent=1))
-        else:
-            print("\n".join(v.line for v in vs))
-            print(f"report: {md} and {html_path}")
-        return exit_code(c, vs)
-
-
-def show_report(root: Path, state_file: str | None, out_dir: str | None) -> int:
-    """Render the report of the campaign state in `root` (running or not)."""
-    path = state_path(root, state_file)
-    if not path.exists():
-        raise CampaignError(f"{path}: no campaign state (run `panicfuzz campaign` on this corpus first)")
-    state = read_state(path)
-    holder = Lock(root).holder()
-    running = None if holder is None else f"campaign running (pid {holder})"
-    md, html_path = report.write(report.render(state, root, running=running), Path(out_dir) if out_dir else campaign_dir(root))
-    print(f"report: {md} and {html_path}")
-    return 0
