@@ -394,6 +394,7 @@ class Event:
     new_findings: list[tuple[str, str, str]]  # (kind, signature, corpus path)
     known_hits: int
     lost: bool = False
+    partial: bool = False  # a finding from a unit still running
 
 
 @attrs.define
@@ -458,19 +459,11 @@ class Campaign:
             return 1 << 30
         return self.max_schedules - self.committed()
 
-    def _land(self, unit: Unit, result: dict[str, Any] | None) -> None:
-        key = unit.key
-        p = self.state.progress[key]
-        self.scheduler.landed(key, unit)
-        if result is None:  # lost with its worker: the seed stays open, to be run again
-            if unit.kind == SEARCH and unit.seed in p.in_flight:
-                p.in_flight.remove(unit.seed)
-            self.on_event(self, Event(key, unit, 0, 0, 0, [], 0, lost=True))
-            return
-        stamp = now()
-        before = self.corpus_before.get(key, set())
+    def _found(self, key: str, records: list[dict[str, Any]], stamp: str) -> list[tuple[str, str, str]]:
+        """Save findings to the corpus; the (kind, signature, path) of those new to it."""
+        p, before = self.state.progress[key], self.corpus_before.get(key, set())
         new_findings = []
-        for data in result["findings"]:
+        for data in records:
             path, _ = corpus.save(self.root, data)
             sig, kind = data["failure"]["signature"], data["failure"]["kind"]
             is_new = sig not in p.findings and sig not in before
@@ -479,6 +472,26 @@ class Campaign:
             p.findings.setdefault(sig, {"kind": kind, "hits": 0, "first_seen": stamp, "last_seen": stamp, "new": is_new})
             p.findings[sig]["file"] = path.relative_to(self.root).as_posix()
             self.scheduler.masked.setdefault(key, set()).add(sig)
+        return new_findings
+
+    def _land(self, unit: Unit, result: dict[str, Any] | None) -> None:
+        key = unit.key
+        p = self.state.progress[key]
+        if result is not None and result.get("done") is False:  # a finding, while its unit goes on
+            new_findings = self._found(key, result["findings"], now())
+            if new_findings:
+                self.state.save(self.elapsed())
+                self.on_event(self, Event(key, unit, 0, 0, 0, new_findings, 0, partial=True))
+            return
+        self.scheduler.landed(key, unit)
+        if result is None:  # lost with its worker: the seed stays open, to be run again
+            if unit.kind == SEARCH and unit.seed in p.in_flight:
+                p.in_flight.remove(unit.seed)
+            self.on_event(self, Event(key, unit, 0, 0, 0, [], 0, lost=True))
+            return
+        stamp = now()
+        before = self.corpus_before.get(key, set())
+        new_findings = self._found(key, result["findings"], stamp)
         known_hits = 0
         for sig, (kind, hits) in result["hits"].items():
             f = p.findings.setdefault(sig, {"kind": kind, "hits": 0, "first_seen": stamp, "new": sig not in before})

@@ -15,8 +15,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .campaign import Campaign, Event, Progress, _duration, now
-from .report import coverage_of, pct, verification
+from .campaign import MAX_BOUND, Campaign, Event, Progress, _duration, now
+from .report import coverage_of
 
 
 class View:
@@ -46,10 +46,14 @@ class View:
 
     def event(self, c: Campaign, ev: Event) -> None:
         p = c.state.progress[ev.key]
-        self.coverage[ev.key] = pct(coverage_of([p]))
+        cov = coverage_of([p]).values()
+        if cov:
+            lines = 100 * sum(f.executed for f in cov) / max(1, sum(f.statements for f in cov))
+            branches = 100 * sum(f.taken for f in cov) / max(1, sum(f.branches for f in cov))
+            self.coverage[ev.key] = f"{lines:.0f}/{branches:.0f}%"
         for kind, sig, path in ev.new_findings:
             self.say(f"{now()} NEW {kind} {sig} in {ev.key} (seed {ev.unit.seed}) -> {path}")
-        if self.live is None:
+        if self.live is None and not ev.partial:
             self.say(_line(c, ev))
         self.tick(c, force=True)
 
@@ -72,9 +76,10 @@ class View:
             f"panicfuzz campaign: {rate:.0f} schedules/s, {c.in_flight()} of {c.executor.workers} workers busy "
             f"({c.executor.where}), {_duration(session)} elapsed{left}{stopping}"
         )
-        t = Table(expand=False)
-        for col in ("variant", "schedules", "sched/s", "states", "coverage", "findings new/known", "since new", "verification"):
-            t.add_column(col, overflow="fold")
+        t = Table(expand=False, pad_edge=False, caption="cov l/b: model lines/branches executed; new/kn: findings new to the corpus / known ones hit; since: the last new state, coverage or finding")
+        t.add_column("variant", no_wrap=True)
+        for col in ("sched", "/s", "states", "cov l/b", "new/kn", "since", "verified"):
+            t.add_column(col, justify="right" if col != "verified" else "left", no_wrap=True)
         for key, p in c.state.progress.items():
             t.add_row(
                 key,
@@ -84,16 +89,28 @@ class View:
                 self.coverage.get(key, "-"),
                 "{}/{}".format(*p.new_known()),
                 _since(p),
-                verification(p),
+                _verified(p),
             )
         return Group(head, t)
+
+
+def _verified(p: Progress) -> str:
+    if p.claim["expected"] != "holds":
+        return ""
+    bound = p.verify["bound"]
+    trying = f"try K=E={p.verify['next']}" if p.verify["schedules"] and p.verify["next"] <= MAX_BOUND else ""
+    if bound is None:
+        return trying or "-"
+    return f"K={bound[0]} E={bound[1]}" + (f", {trying}" if trying else "")
 
 
 def _since(p: Progress) -> str:
     if p.last_new is None:
         return "-"
     then = datetime.datetime.strptime(p.last_new, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    return _duration((datetime.datetime.now(datetime.timezone.utc) - then).total_seconds())
+    m, sec = divmod(int((datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")
 
 
 def _line(c: Campaign, ev: Event) -> str:

@@ -2,7 +2,9 @@
 
 An executor takes `work.Unit`s and hands back (unit, result) pairs, the
 result being `work.run_unit`'s plain data, or None when the unit was lost
-(its worker died). It never touches a file: the coordinator is the only
+(its worker died). The local pool also hands back each finding the moment
+it is shrunk, as {"done": False, "findings": [record]} before the unit's
+result; on Dask the findings come with the unit's result. It never touches a file: the coordinator is the only
 writer. Workers ignore SIGINT (a Ctrl-C at the terminal reaches the whole
 process group); the coordinator decides whether in-flight units finish or
 are abandoned.
@@ -52,7 +54,7 @@ def _serve(conn: Connection) -> None:
         if unit is None:
             return
         try:
-            conn.send(("ok", run_unit(unit)))
+            conn.send(("ok", run_unit(unit, on_finding=lambda record: conn.send(("finding", record)))))
         except Exception:
             conn.send(("error", traceback.format_exc()))
 
@@ -76,6 +78,11 @@ class LocalPool:
         theirs.close()
         return proc, mine
 
+    def warm(self) -> None:
+        """Start every worker now (they start on demand otherwise)."""
+        while len(self._idle) + len(self._busy) < self.workers:
+            self._idle.append(self._spawn())
+
     def submit(self, unit: Unit) -> None:
         proc, conn = self._idle.pop() if self._idle else self._spawn()
         conn.send(unit)
@@ -84,13 +91,18 @@ class LocalPool:
     def wait(self, timeout: float) -> list[tuple[Unit, dict[str, Any] | None]]:
         out: list[tuple[Unit, dict[str, Any] | None]] = []
         for conn in wait(list(self._busy), timeout):
-            proc, unit = self._busy.pop(conn)  # type: ignore[arg-type]
+            proc, unit = self._busy[conn]  # type: ignore[index]
             try:
                 status, value = conn.recv()  # type: ignore[union-attr]
             except (EOFError, OSError):  # the worker died: the unit is lost
+                del self._busy[conn]  # type: ignore[arg-type]
                 proc.join(1)
                 out.append((unit, None))
                 continue
+            if status == "finding":  # shrunk just now; the unit goes on
+                out.append((unit, {"done": False, "findings": [value]}))
+                continue
+            del self._busy[conn]  # type: ignore[arg-type]
             self._idle.append((proc, conn))  # type: ignore[arg-type]
             if status == "error":
                 raise WorkerError(f"unit {_describe(unit)} failed in its worker:\n{value}")

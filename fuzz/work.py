@@ -22,13 +22,14 @@ import importlib
 import inspect
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 
 from . import corpus
 from .model import Model
-from .run import RunResult, execute
+from .bare import execute_bare
+from .run import RunResult
 from .search import Finding, search, verify
 from .strategies import Replay
 from .timeline import timeline_of
@@ -80,20 +81,29 @@ def state_digest(result: RunResult) -> str:
     return hashlib.blake2b(repr((result.outcome.kind, result.final)).encode(), digest_size=6).hexdigest()
 
 
-def run_unit(unit: Unit) -> dict[str, Any]:
-    """Run one unit; the result is JSON-able data (see `Unit`)."""
+def run_unit(unit: Unit, on_finding: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run one unit; the result is JSON-able data (see `Unit`).
+
+    `on_finding` gets each finding's corpus record the moment it is shrunk (the
+    result lists them again), so that the coordinator can save it before the unit ends.
+    """
     model_cls = resolve_ref(unit.ref)
+    records: list[dict[str, Any]] = []
+
+    def found(f: Finding) -> None:
+        records.append(corpus.record(f, model_cls, timeline_of(model_cls, f.variant, f.result)))
+        if on_finding is not None:
+            on_finding(records[-1])
+
     cpu0, t0 = time.process_time(), time.perf_counter()
-    if unit.kind == VERIFY:
-        out = _verify(model_cls, unit)
-    else:
-        out = _search(model_cls, unit)
+    out = (_verify if unit.kind == VERIFY else _search)(model_cls, unit, found)
+    out["findings"] = records
     out["seconds"] = round(time.perf_counter() - t0, 3)
     out["cpu"] = round(time.process_time() - cpu0, 3)
     return out
 
 
-def _search(model_cls: type[Model], unit: Unit) -> dict[str, Any]:
+def _search(model_cls: type[Model], unit: Unit, found: Callable[[Finding], None]) -> dict[str, Any]:
     hits: dict[str, list] = {}
     new_states: dict[str, RunResult] = {}
 
@@ -107,14 +117,13 @@ def _search(model_cls: type[Model], unit: Unit) -> dict[str, Any]:
                 new_states[digest] = result
 
     report = search(
-        model_cls, unit.variant, strategy=unit.strategy, max_schedules=unit.budget, seed=unit.seed, known=frozenset(unit.known), observe=on_run
+        model_cls, unit.variant, strategy=unit.strategy, max_schedules=unit.budget, seed=unit.seed, known=frozenset(unit.known), observe=on_run, on_finding=found
     )
     t0 = time.perf_counter()
     cov = _coverage(model_cls, unit.variant, list(new_states.values())) if unit.coverage else {}
     return {
         "schedules": report.schedules,
         "steps": report.steps,
-        "findings": [_record(model_cls, f) for f in report.findings],
         "hits": hits,
         "states": sorted(new_states),
         "coverage": cov,
@@ -122,14 +131,13 @@ def _search(model_cls: type[Model], unit: Unit) -> dict[str, Any]:
     }
 
 
-def _verify(model_cls: type[Model], unit: Unit) -> dict[str, Any]:
+def _verify(model_cls: type[Model], unit: Unit, found: Callable[[Finding], None]) -> dict[str, Any]:
     p, e = unit.bounds
-    v = verify(model_cls, unit.variant, preemptions=p, events=e, max_schedules=unit.budget)
+    v = verify(model_cls, unit.variant, preemptions=p, events=e, max_schedules=unit.budget, on_finding=found)
     hits = {f.signature: [f.result.outcome.kind, 1] for f in v.findings}
     return {
         "schedules": v.schedules,
         "steps": 0,
-        "findings": [_record(model_cls, f) for f in v.findings],
         "hits": hits,
         "states": [],
         "coverage": {},
@@ -138,12 +146,8 @@ def _verify(model_cls: type[Model], unit: Unit) -> dict[str, Any]:
     }
 
 
-def _record(model_cls: type[Model], f: Finding) -> dict[str, Any]:
-    return corpus.record(f, model_cls, timeline_of(model_cls, f.variant, f.result))
-
-
 def _coverage(model_cls: type[Model], variant: str, runs: list[RunResult]) -> dict[str, dict[str, list]]:
     """Lines and arcs of the model's files executed by replaying `runs` (see `modelcov`)."""
     from .modelcov import measure
 
-    return measure(model_cls, lambda: [execute(model_cls, variant, Replay(r.trace)) for r in runs]) if runs else {}
+    return measure(model_cls, lambda: [execute_bare(model_cls, variant, Replay(r.trace)) for r in runs]) if runs else {}

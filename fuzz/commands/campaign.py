@@ -76,11 +76,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} must be at least 1, not {value}")
     if args.max_schedules is None and args.minutes is None:
         raise UsageError("give a budget: --max-schedules N and/or --minutes M")
-    selected = []
-    for name in args.protocols or protocols.names():
-        protocol, _, variant = name.partition("/")
-        model_cls = model(protocol)
-        selected += [(model_cls, v) for v in variants(model_cls, variant or None)]
+    selected = [pair for name in args.protocols or protocols.names() for pair in _select(name)]
     return campaign(
         selected,
         root=Path(args.corpus),
@@ -151,6 +147,19 @@ def campaign(
             print("\n".join(v.line for v in vs))
             print(f"report: {md} and {html_path}")
         return exit_code(c, vs)
+
+
+def _select(name: str) -> list[tuple[type[Model], str]]:
+    """The variants a PROTOCOL or PROTOCOL/VARIANT argument names."""
+    try:
+        model_cls = model(name)
+    except UsageError:
+        head, slash, variant = name.rpartition("/")
+        if not slash:
+            raise
+        model_cls = model(head)
+        return [(model_cls, v) for v in variants(model_cls, variant)]
+    return [(model_cls, v) for v in variants(model_cls, None)]
 
 
 def state_path(root: Path, given: str | None) -> Path:
