@@ -238,3 +238,24 @@ def test_dask_cluster_gives_the_same_findings_as_the_local_pool(tmp_path):
             p.terminate()
         for p in procs:
             p.wait(30)
+
+
+def test_the_local_pool_hands_back_each_finding_before_its_unit_ends():
+    from panicfuzz import protocols
+    from panicfuzz.executor import LocalPool
+    from panicfuzz.work import SEARCH, Unit, model_ref
+
+    pool = LocalPool(1)
+    unit = Unit(ref=model_ref(protocols.load("hpet")), key="hpet/mainline", kind=SEARCH, seed=0, budget=100_000)
+    try:
+        pool.submit(unit)
+        got = []
+        deadline = time.monotonic() + 60
+        while not got and time.monotonic() < deadline:
+            got = pool.wait(1.0)
+        [(back, partial)] = got
+        assert back == unit and partial["done"] is False  # the unit of 100,000 schedules is still running
+        [record] = partial["findings"]
+        assert record["protocol"] == "hpet" and record["failure"]["kind"] == "deadlock"
+    finally:
+        pool.close()
