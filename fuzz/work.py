@@ -20,6 +20,7 @@ import functools
 import hashlib
 import importlib
 import inspect
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +28,7 @@ from typing import Any, Callable
 import attrs
 
 from . import corpus
+from .machine import NondeterministicModel
 from .model import Model
 from .bare import execute_bare
 from .run import RunResult
@@ -56,13 +58,10 @@ class Unit:
 
 
 def model_ref(model_cls: type[Model]) -> str:
-    """How a worker finds `model_cls`: `module:Class` when importable by name, else `file.py:Class`."""
+    """How a worker finds `model_cls`: `module:Class` when its package is importable by name, else `file.py:Class`."""
     module = model_cls.__module__
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None:
+    top = module.split(".")[0]
+    if any(getattr(f, "find_spec", None) and f.find_spec(top, None) for f in sys.meta_path):  # not sys.modules
         return f"{module}:{model_cls.__qualname__}"
     return f"{Path(inspect.getfile(model_cls)).resolve()}:{model_cls.__name__}"
 
@@ -150,4 +149,11 @@ def _coverage(model_cls: type[Model], variant: str, runs: list[RunResult]) -> di
     """Lines and arcs of the model's files executed by replaying `runs` (see `modelcov`)."""
     from .modelcov import measure
 
-    return measure(model_cls, lambda: [execute_bare(model_cls, variant, Replay(r.trace)) for r in runs]) if runs else {}
+    def replay() -> None:
+        for r in runs:
+            try:
+                execute_bare(model_cls, variant, Replay(r.trace))
+            except NondeterministicModel:  # a run of another scenario (panicfuzz.scenarios): not replayable here
+                pass
+
+    return measure(model_cls, replay) if runs else {}
