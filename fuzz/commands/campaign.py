@@ -10,7 +10,7 @@ from pathlib import Path
 
 from panicfuzz import protocols
 
-from .. import report
+from .. import corpus, report
 from ..campaign import Campaign, Lock, Scheduler, campaign_dir, exit_code, load_state, reset_in_flight, resume_note, saved_signatures, verdicts
 from ..campaign_view import View
 from ..errors import UsageError
@@ -77,9 +77,11 @@ def run(args: argparse.Namespace) -> int:
     if args.max_schedules is None and args.minutes is None:
         raise UsageError("give a budget: --max-schedules N and/or --minutes M")
     selected = [pair for name in args.protocols or protocols.names() for pair in _select(name)]
+    root = Path(args.corpus)
+    corpus.check_root(root)
     return campaign(
         selected,
-        root=Path(args.corpus),
+        root=root,
         state_file=args.state,
         workers=args.workers,
         scheduler=args.scheduler,
