@@ -19,7 +19,7 @@ Hooks are methods a block calls and a model (or another block) overrides:
 `console_flush_on_panic()`, `emergency_restart()`, the IO-APIC/LAPIC steps of
 the crash path. Their defaults model "not configured" (no console, no kmsg
 dumper, no crash kernel loaded) and touch nothing. A kernel `static inline`
-wrapper (`smp_send_stop()`, `machine_crash_shutdown()`) is a plain method that
+wrapper (`smp_send_stop()`, `ktime_get_real_fast_ns()`) is a plain method that
 returns its callee's coroutine, so the timeline shows the callee directly, as
 a kernel stack trace would.
 

@@ -96,8 +96,8 @@ class X86Crash(X86Nmi, CrashNotes):
         await self.machine_kexec()
 
     # arch/x86/kernel/reboot.c machine_crash_shutdown(): machine_ops.crash_shutdown(regs)
-    def machine_crash_shutdown(self):
-        return self.native_machine_crash_shutdown()
+    async def machine_crash_shutdown(self) -> None:
+        await self.native_machine_crash_shutdown()
 
     # arch/x86/kernel/crash.c native_machine_crash_shutdown() (v3.3; v3.9+ ioapic_zap_locks();
     # v4.11+ crash_smp_send_stop() instead of kdump_nmi_shootdown_cpus())

@@ -48,8 +48,8 @@ class X86Nmi(PanicCore):
         self.nmi_reason_port = Cell("NMI_REASON_PORT", 0)  # x86_platform.get_nmi_reason(): port 0x61
 
     # apic->send_IPI_mask(mask, NMI_VECTOR): the CPUs in `mask` enter do_nmi().
-    async def send_nmi(self, mask: int) -> None:
-        await send_IPI_mask(mask, self.do_nmi, "NMI", nmi=True)
+    def send_nmi(self, mask: int):
+        return send_IPI_mask(mask, self.do_nmi, "NMI", nmi=True)
 
     # nmi.c do_nmi() (exc_nmi() since v5.8): every NMI, IPI or external, enters here
     async def do_nmi(self) -> None:

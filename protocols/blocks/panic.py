@@ -26,6 +26,7 @@ from typing import ClassVar
 from panicfuzz.cells import atomic_t
 from panicfuzz.kernel import (
     atomic_cmpxchg,
+    atomic_read,
     cpu_relax,
     goal_reached,
     local_irq_disable,
@@ -98,6 +99,11 @@ class PanicCore(Smp):
             await self.panic(msg)
         elif old_cpu != this_cpu:
             await self.nmi_panic_self_stop()
+
+    # kernel/panic.c other_cpu_in_panic() (v6.5+; abandon_console_lock_in_panic() in v5.18)
+    async def other_cpu_in_panic(self) -> bool:
+        pcpu = await atomic_read(self.panic_cpu)
+        return pcpu != PANIC_CPU_INVALID and pcpu != smp_processor_id()
 
     # kernel/panic.c: panic_smp_self_stop() (weak; arm64 overrides it): while (1) cpu_relax();
     async def panic_smp_self_stop(self) -> None:
