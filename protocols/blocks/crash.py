@@ -13,7 +13,9 @@ Versions (`kernel_version`):
   v4.5+    crash_ipi_issued (Kawai): CPUs looping in NMI context poll run_crash_ipi_callback()
   v4.11+   crash_smp_send_stop() (0ee59413c967): with crash_kexec_post_notifiers, panic()
            shoots the other CPUs down (saving their registers) before the notifiers; the
-           later __crash_kexec() does not shoot them again
+           later __crash_kexec() does not shoot them again. Before, panic() stopped them with
+           smp_send_stop(): offline, so nmi_shootdown_cpus() (num_online_cpus() - 1, NMI to
+           the online CPUs) neither waits for nor reaches them and their notes stay empty
   v6.15+   nmi_shootdown_cpus() sets the emergency NMI handler instead of registering one
 Knobs: kexec_crash_image (a crash kernel is loaded), crash_disables_ioapic (False: Don
 Zickus' 2012 patch drops disable_IO_APIC()).
@@ -38,6 +40,7 @@ from panicfuzz.kernel import (
     atomic_read,
     atomic_set,
     context_of,
+    cpumask_read,
     cpu_relax,
     goal_reached,
     halt,
@@ -143,13 +146,15 @@ class X86Crash(X86Nmi, CrashNotes):
         this_cpu = smp_processor_id()
         await WRITE_ONCE(self.crashing_cpu, this_cpu)
         # shootdown_callback = kdump_nmi_callback (the only caller here)
-        await atomic_set(self.waiting_for_crash_ipi, self.ncpus - 1)  # num_online_cpus() - 1
+        others = await cpumask_read(self.cpu_online_mask) & ~(1 << this_cpu)
+        await atomic_set(self.waiting_for_crash_ipi, others.bit_count())  # num_online_cpus() - 1
         if self.kernel_version >= (6, 15):
             await self.set_emergency_nmi_handler("crash_nmi_callback")
         else:
             # register_nmi_handler(NMI_LOCAL, crash_nmi_callback, NMI_FLAG_FIRST, "crash")
             await self.register_nmi_handler("crash_nmi_callback", first=True)
-        await self.send_nmi(self.all_but_self())  # smp_send_nmi_allbutself()
+        # smp_send_nmi_allbutself() -> apic->send_IPI_allbutself(NMI_VECTOR): the online CPUs
+        await self.send_nmi(others)
         if self.kernel_version >= (4, 5):
             # Kick CPUs looping in NMI context.
             await WRITE_ONCE(self.crash_ipi_issued, 1)
