@@ -74,8 +74,13 @@ def search(
     first_only: bool = False,
     progress: Callable[[int, int], None] | None = None,
     depth: int = 2,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> SearchReport:
-    """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it."""
+    """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it.
+
+    `on_finding` is called with each finding the moment it is shrunk, before the search goes on
+    (so a caller can save it: an interrupt later in the search loses nothing already found).
+    """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     masked = set(known)
@@ -122,6 +127,8 @@ def search(
         finding = _shrunk_finding(model_cls, variant, run, found, first[0].size, strategy, seed, *hit_at[0])
         findings.append(finding)
         masked.add(finding.signature)
+        if on_finding is not None:
+            on_finding(finding)
         round_no += 1
         if first_only:
             break
@@ -185,8 +192,12 @@ def verify(
     max_schedules: int | None = None,
     first_only: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> Verdict:
-    """Explore every schedule with at most `preemptions` preemptions and `events` injected events."""
+    """Explore every schedule with at most `preemptions` preemptions and `events` injected events.
+
+    `on_finding` is called with each counterexample the moment it is shrunk (as in `search`).
+    """
     start = time.perf_counter()
     explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events)
     masked: set[str] = set()
@@ -201,6 +212,8 @@ def verify(
             run = lambda decisions: execute(model_cls, variant, decisions)  # noqa: E731
             findings.append(_shrunk_finding(model_cls, variant, run, result, result.size, "exhaustive", 0, explorer.schedules, elapsed))
             masked.add(sig)
+            if on_finding is not None:
+                on_finding(findings[-1])
             if first_only:
                 break
         if max_schedules is not None and explorer.schedules >= max_schedules:

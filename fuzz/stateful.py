@@ -49,7 +49,7 @@ def schedule_machine(protocol: str, variant: str) -> type[RuleBasedStateMachine]
         def protocol_holds(self) -> None:
             result = execute(model, variant, Deviations(self.deviations), logging=True)
             if result.failed:
-                from .cli import timeline_of
+                from .timeline import timeline_of
 
                 raise ProtocolFailure(f"{result.signature}\n\n{timeline_of(model, variant, result)}")
 

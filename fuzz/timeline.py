@@ -7,7 +7,11 @@ the diagrams kernel developers write on LKML.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from .model import Model
+    from .run import RunResult
 
 SCREEN = 200  # columns share this width, each between 40 and 60
 
@@ -43,3 +47,11 @@ def headline(protocol: str, variant: str, kind: str | None, ncpus: int, size: di
         f"{protocol} / {variant}: {verdict}   ({ncpus} CPUs; "
         f"{p} preemption{'s' * (p != 1)}, {i} injected event{'s' * (i != 1)}, {s} steps)"
     )
+
+
+def timeline_of(model_cls: type[Model], variant: str, result: RunResult) -> str:
+    """The timeline of one run of `variant`, titled with its verdict and size."""
+    model = model_cls(variant)
+    labels = [model.cpu_label(i) for i in range(model_cls.ncpus)]
+    title = headline(model_cls.name, variant, result.outcome.kind, model_cls.ncpus, result.size.as_dict())
+    return render(title, labels, result.log, footer=result.outcome.message)

@@ -35,3 +35,22 @@ def test_campaign_needs_a_budget_and_a_readable_state(capsys, tmp_path):
     assert main(["campaign", "hpet", "--max-schedules", "10", "--state", str(bad), "--corpus", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "jobs.hpet/mainline" in err
+
+
+def test_fuzz_saves_each_finding_the_moment_it_is_shrunk(monkeypatch, tmp_path):
+    """An interrupt during the search for a second bug keeps the first one, already saved."""
+    import panicfuzz.search as search_mod
+
+    real, calls = search_mod._shrunk_finding, []
+
+    def shrink_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_mod, "_shrunk_finding", shrink_then_interrupt)
+    argv = ["fuzz", "hpet", "--variant", "mainline", "--max-schedules", "200", "--corpus", str(tmp_path), "--json"]
+    assert main(argv) == 130
+    saved = list((tmp_path / "hpet" / "mainline").glob("*.json"))
+    assert len(calls) == 2 and len(saved) == 1

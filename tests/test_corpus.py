@@ -9,7 +9,7 @@ import pytest
 
 from panicfuzz import protocols
 from panicfuzz import corpus
-from panicfuzz.cli import timeline_of
+from panicfuzz.timeline import timeline_of
 from panicfuzz.run import execute
 from panicfuzz.search import search
 from panicfuzz.strategies import Replay

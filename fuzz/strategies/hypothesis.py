@@ -30,12 +30,14 @@ stopped).
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import Callable, Iterator
 
 from hypothesis import HealthCheck, Phase, Verbosity, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
+from hypothesis.internal.conjecture import providers
 
 from ..run import RunResult
 from .random import Dice
@@ -55,6 +57,33 @@ def dice(seed: int) -> Dice:
     """The schedule of Hypothesis' example `seed`."""
     rate = RATES[random.Random(f"panicfuzz/hypothesis/rate/{seed}").randrange(len(RATES))]
     return Dice(f"panicfuzz/hypothesis/{seed}", rate)
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[None]:
+    """Hypothesis draws that depend on nothing but the search's own inputs.
+
+    Hypothesis (6.131+) mixes integer literals of every importable local
+    module into its draws, and caches them under `.hypothesis/constants/` in
+    the current directory: importing an unrelated module changed the
+    schedules a search explored, and every run wrote into the user's tree.
+    Inside this block the local-constants pool is empty (the global pool,
+    fixed per Hypothesis version, stays), so no module source is read and
+    nothing is written. A no-op on a Hypothesis without the pool.
+    """
+    get = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if get is None or cache is None:
+        yield
+        return
+    empty = type(providers._local_constants)()
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE = type(cache)(cache.max_size)
+    try:
+        yield
+    finally:
+        providers._get_local_constants = get
+        providers.CONSTANTS_CACHE = cache
 
 
 class _Hit(BaseException):
@@ -122,7 +151,8 @@ def hypothesis_search(
         # Hypothesis' first example is always the simplest, 0: run it before
         # paying for Hypothesis' engine (about 1 ms per search).
         take(run(dice(0)))
-        find(st.integers(0, 2**64 - 1), test, settings=quiet, random=random.Random(seed))
+        with isolated():
+            find(st.integers(0, 2**64 - 1), test, settings=quiet, random=random.Random(seed))
     except _Hit as hit:
         return hit.result
     except NoSuchExample:

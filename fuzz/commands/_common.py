@@ -1,0 +1,75 @@
+"""Glue shared by the commands: resolving models and variants, progress, the corpus."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from panicfuzz import protocols
+
+from .. import corpus
+from ..errors import UsageError
+from ..model import Model
+from ..search import Finding
+from ..timeline import timeline_of
+
+DEFAULT_CORPUS = os.environ.get("PANICFUZZ_CORPUS", "corpus")
+
+
+def model(name: str) -> type[Model]:
+    try:
+        return protocols.load(name)
+    except KeyError:
+        raise UsageError(f"unknown protocol {name!r}; known: {', '.join(protocols.names())}") from None
+
+
+def variants(model_cls: type[Model], variant: str | None) -> list[str]:
+    names = [v.name for v in model_cls.variants]
+    if variant is None:
+        return names
+    if variant not in names:
+        raise UsageError(f"protocol {model_cls.name!r} has no variant {variant!r}; known: {', '.join(names)}")
+    return [variant]
+
+
+@contextlib.contextmanager
+def progress(enabled: bool, label: str, total: int | None) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for one long job; yields its update callback (None when off)."""
+    if not enabled:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done, _: bar.update(task, completed=done)
+
+
+def save(root: Path, model_cls: type[Model], finding: Finding) -> str:
+    data = corpus.record(finding, model_cls, timeline_of(model_cls, finding.variant, finding.result))
+    path, _ = corpus.save(root, data)
+    return str(path)
+
+
+def load_cases(files: Sequence[str], variant: str | None = None) -> list[tuple[Path, dict, type[Model], list]]:
+    """Every corpus file checked before any runs: (path, data, model, trace); `variant` must exist too."""
+    cases = []
+    for path in map(Path, files):
+        data = corpus.load(path)
+        model_cls = model(data["protocol"])
+        variants(model_cls, data["variant"])
+        if variant is not None:
+            variants(model_cls, variant)
+        cases.append((path, data, model_cls, corpus.trace_of(path, data)))
+    return cases
