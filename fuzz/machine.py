@@ -137,7 +137,7 @@ class Cpu:
     # Spin recognition: shared reads of the current loop iteration and the last one.
     reads: dict = attrs.field(factory=dict)
     last_reads: dict | None = None
-    wrote: bool = False
+    wrote: bool = False  # this iteration wrote a cell, or read one that changed under it
     # Timeline bookkeeping (only while logging).
     shown_frames: list = attrs.field(factory=list)
 
@@ -457,6 +457,8 @@ class Machine:
     # -- shared memory and spin recognition ---------------------------------
 
     def note_read(self, cpu: Cpu, cell: Cell, value: Any) -> None:
+        if cpu.reads.get(cell, value) != value:
+            cpu.wrote = True  # it changed under this iteration: not a fixed point
         cpu.reads[cell] = value
 
     def note_write(self, cpu: Cpu, cell: Cell) -> None:
@@ -469,9 +471,21 @@ class Machine:
     def end_iteration(self, cpu: Cpu) -> tuple[Cell, ...] | None:
         """At cpu_relax(): the cells this loop spins on, if its last iteration changed nothing.
 
+        An iteration is a fixed point when it wrote nothing, read the same values
+        as the iteration before, and every cell it read *still* holds the value
+        it read. The last part matters: an iteration that takes a schedule point
+        after a read (a second read, `local_irq_enable()` in a poll condition)
+        can see another CPU write the cell in between; that write woke no one
+        (the CPU was not yet watching), so blocking would lose the wakeup.
+
         () means an iteration that reads nothing at all: `while (1) cpu_relax();`.
         """
-        same = not cpu.wrote and cpu.last_reads is not None and cpu.reads == cpu.last_reads
+        same = (
+            not cpu.wrote
+            and cpu.last_reads is not None
+            and cpu.reads == cpu.last_reads
+            and all(c.value == v for c, v in cpu.reads.items())
+        )
         cells = tuple(cpu.reads) if same else None
         cpu.last_reads, cpu.reads, cpu.wrote = cpu.reads, {}, False
         return cells
