@@ -199,6 +199,9 @@ class Machine:
         self.goal_reached = False
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
+        # The CPUs the current step raised an interrupt on, for partial-order
+        # reduction (panicfuzz.strategies.exhaustive). None: not recorded.
+        self.footprint: set[int] | None = None
 
     # -- running -----------------------------------------------------------
 
@@ -447,6 +450,8 @@ class Machine:
 
     def raise_interrupt(self, cpu: Cpu, kind: Kind, name: str, handler) -> None:
         """Make an interrupt pending on `cpu` (the NMI latch merges NMIs)."""
+        if self.footprint is not None:
+            self.footprint.add(cpu.id)
         if kind is Kind.NMI and any(p.kind is Kind.NMI for p in cpu.pending):
             return
         cpu.pending.append(Pending(kind, name, handler))

@@ -86,6 +86,7 @@ def verdict_json(v: Verdict, files: list[str], as_expected: bool) -> dict[str, A
         "distinct_states": v.states,
         "seconds": v.seconds,
         "complete": v.complete,
+        "reduced": v.reduced,
         "findings": [found_json(f, p) for f, p in zip(v.findings, files)],
         "as_expected": as_expected,
     }

@@ -21,6 +21,7 @@ import attrs
 from panicfuzz.shrinkers import shrink
 
 from .model import Model
+from .bare import execute_bare
 from .run import RunResult, execute
 from .strategies import RandomSource, Replay
 from .strategies.exhaustive import Explorer, deepening, execute_cut
@@ -89,7 +90,7 @@ def search(
     start = time.perf_counter()
 
     def run(decisions) -> RunResult:
-        return execute(model_cls, variant, decisions)
+        return execute_bare(model_cls, variant, decisions)
 
     # Runs of the other strategies (and hypothesis' sweep), as one stream that later rounds continue.
     runs: Iterator[RunResult]
@@ -177,6 +178,7 @@ class Verdict:
     seconds: float
     complete: bool  # every schedule within the bounds was explored (or pruned as seen)
     findings: tuple[Finding, ...]
+    reduced: bool = True  # with partial-order reduction (panicfuzz.strategies.exhaustive)
 
     @property
     def holds(self) -> bool:
@@ -193,13 +195,15 @@ def verify(
     first_only: bool = True,
     progress: Callable[[int, int], None] | None = None,
     on_finding: Callable[[Finding], None] | None = None,
+    reduce: bool = True,
 ) -> Verdict:
     """Explore every schedule with at most `preemptions` preemptions and `events` injected events.
 
     `on_finding` is called with each counterexample the moment it is shrunk (as in `search`).
+    `reduce=False` turns the partial-order reduction off (same answer, more schedules).
     """
     start = time.perf_counter()
-    explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events)
+    explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events, reduce=reduce)
     masked: set[str] = set()
     findings: list[Finding] = []
     complete = True
@@ -209,7 +213,7 @@ def verify(
         sig = result.signature
         if sig is not None and sig not in masked:
             elapsed = time.perf_counter() - start
-            run = lambda decisions: execute(model_cls, variant, decisions)  # noqa: E731
+            run = lambda decisions: execute_bare(model_cls, variant, decisions)  # noqa: E731
             findings.append(_shrunk_finding(model_cls, variant, run, result, result.size, "exhaustive", 0, explorer.schedules, elapsed))
             masked.add(sig)
             if on_finding is not None:
@@ -229,6 +233,7 @@ def verify(
         seconds=round(time.perf_counter() - start, 3),
         complete=complete,
         findings=tuple(findings),
+        reduced=reduce,
     )
 
 
