@@ -79,14 +79,19 @@ def trace_of(path: Path, data: dict[str, Any]) -> list[Action]:
 
 def record(finding, model_cls, timeline: str) -> dict[str, Any]:
     """The JSON object for one finding (see `panicfuzz.search.Finding`)."""
+    from .scenarios import bind
+
     r = finding.result
     size = r.size.as_dict()
+    bound = bind(model_cls, finding.scenario)
+    scenario = {"scenario": finding.scenario} if finding.scenario else {}  # absent: the model has no parameters
     return {
         "schema": SCHEMA,
         "tool_version": __version__,
         "protocol": finding.protocol,
         "variant": finding.variant,
-        "config": {"ncpus": model_cls.ncpus, "max_steps": model_cls.max_steps},
+        "config": {"ncpus": bound.ncpus, "max_steps": bound.max_steps},
+        **scenario,
         "trace": [str(a) for a in r.trace],
         "kinds": r.kinds,
         "failure": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import corpus
+from .. import corpus, scenarios
 from ..render import dumps, shrink_text
 from ..run import RunResult, execute
 from ..search import Finding
@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                 seconds=data.get("found", {}).get("seconds", 0.0),
                 shrink_seconds=report.seconds,
                 shrink_report=report,
+                scenario=scenarios.scenario_of(model_cls),
             )
             new = corpus.record(finding, model_cls, timeline_of(model_cls, variant, replayed))
             new["found"] = data.get("found", new["found"])
