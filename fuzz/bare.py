@@ -26,6 +26,7 @@ from .fingerprint import model_state
 from .machine import Cpu, Machine, Outcome, _current_machine
 from .model import Model
 from .run import RunResult
+from .watchdog import watching
 
 
 class _Park:
@@ -54,7 +55,8 @@ class BareMachine(Machine):
 
     def run(self) -> Outcome:
         # A fresh context per run, as trio.run gives each run its own.
-        return contextvars.copy_context().run(self._drive)
+        with watching(self):
+            return contextvars.copy_context().run(self._drive)
 
     def _drive(self) -> Outcome:
         _current_machine.set(self)
