@@ -39,6 +39,7 @@ from panicfuzz import protocols
 
 from .cells import Cell, raw_spinlock_t
 from .trace import Action, Inject, Run
+from .watchdog import Stuck, watching
 
 if TYPE_CHECKING:
     from .model import Model
@@ -204,15 +205,17 @@ class Machine:
         self.goal_reached = False
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
-        # The CPUs the current step raised an interrupt on, for partial-order
-        # reduction (panicfuzz.strategies.exhaustive). None: not recorded.
-        self.footprint: set[int] | None = None
+        # What the current step (or injection) touched, for partial-order reduction
+        # (panicfuzz.strategies.exhaustive): the ids of the CPUs it raised an
+        # interrupt on and the cells it wrote. None: not recorded.
+        self.footprint: set | None = None
 
     # -- running -----------------------------------------------------------
 
     def run(self) -> Outcome:
         try:
-            trio.run(self._main)
+            with watching(self):
+                trio.run(self._main)
         except BaseExceptionGroup as group:  # re-raise the original error, not the group
             raise group.exceptions[0] from None
         if self.outcome is None:
@@ -254,6 +257,10 @@ class Machine:
             self._finish(Outcome("model-error", str(e), ("nondeterministic",)))
         except HarnessBug:
             raise
+        except Stuck as e:  # local code that never reached a schedule point (panicfuzz.watchdog)
+            where = _model_location(e)
+            file, _, func = where.partition(":")
+            self._finish(Outcome("model-error", f"stuck at {where}: {e}", ("model-error", "stuck", file, func.partition(" in ")[2])))
         except Exception as e:  # a bug in the model, not in the protocol
             where = _model_location(e)
             self._finish(
@@ -472,6 +479,8 @@ class Machine:
         cpu.reads[cell] = value
 
     def note_write(self, cpu: Cpu, cell: Cell) -> None:
+        if self.footprint is not None:
+            self.footprint.add(cell)
         cpu.wrote = True
         cell.last_writer = cpu.id
         for w in cell.watchers[:]:

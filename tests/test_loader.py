@@ -168,7 +168,7 @@ def test_a_broken_model_does_not_take_down_the_others(capsys, tmp_path, monkeypa
     assert code == 2 and "broken.py:10" in err and {r["protocol"] for r in json.loads(out)} == {"tiny"}
     code, out, err = run(capsys, "campaign", "--max-schedules", "5", "--round-schedules", "5")
     assert code == 2 and "broken.py:10" in err and "Observation tiny/racy" in out
-    assert (tmp_path / "cases" / ".campaign.json").exists()  # [tool.panicfuzz] corpus
+    assert (tmp_path / "cases" / ".campaign" / "state").exists()  # [tool.panicfuzz] corpus
     # the unknown-protocol error still works, and says what did not load
     line = one_line_error(capsys, "fuzz", "nothing")
     assert "unknown protocol 'nothing'; known: hpet" in line and "tiny" in line and "not loaded: broken.py:10" in line

@@ -92,4 +92,4 @@ def test_a_users_project_end_to_end(project):
     out = panicfuzz(project, "campaign", "--max-schedules", "60", "--round-schedules", "20")
     assert "Observation nmi_lock/spin_lock Sometimes" in out and "Observation nmi_lock/trylock Never" in out
     assert "ep_reader" not in out and "hpet" not in out  # the project's models only
-    assert (proj / "cases" / ".campaign.json").exists()
+    assert (proj / "cases" / ".campaign" / "state").exists()
