@@ -68,13 +68,16 @@ def load_cases(files: Sequence[str], variant: str | None = None) -> list[tuple[P
     cases = []
     for path in map(Path, files):
         data = corpus.load(path)
-        model_cls = model(data["protocol"])
-        variants(model_cls, data["variant"])
+        try:
+            model_cls = model(data["protocol"])
+        except UsageError as e:
+            raise corpus.CorpusError(f"{path}: field 'protocol': {e}") from None
         try:
             model_cls = scenarios.from_record(model_cls, data, str(path))
         except scenarios.ScenarioError as e:
             raise corpus.CorpusError(str(e)) from None
         if variant is not None:
             variants(model_cls, variant)
+        corpus.check_model(path, data, model_cls)
         cases.append((path, data, model_cls, corpus.trace_of(path, data)))
     return cases

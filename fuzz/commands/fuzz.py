@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         for variant in variants(model_cls, args.variant):
             jobs.append((model_cls, variant))
     root = Path(args.corpus)
+    corpus.check_root(root)
     out = []
     unexpected = 0
     found_any = False

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import corpus
 from ..errors import UsageError
 from ..render import dumps, one_or_list, verdict_json, verify_text
 from ..search import verify
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     model_cls = model(args.protocol)
     jobs = variants(model_cls, args.variant)
     root = Path(args.corpus)
+    corpus.check_root(root)
     out = []
     codes = []
     for variant in jobs:
