@@ -191,7 +191,7 @@ def test_sigkill_at_random_points_loses_only_units_in_flight(tmp_path):
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_sigint_or_sigterm_ends_within_seconds_with_the_report_written(tmp_path, signum, code):
-    proc = start(campaign(tmp_path, "hpet", "smp_stop", "--workers", "2", "--max-schedules", "100000", "--round-schedules", "20000", "--grace", "1"))
+    proc = start(campaign(tmp_path, "kdump", "smp_stop", "--workers", "2", "--max-schedules", "100000", "--round-schedules", "20000", "--grace", "1"))
     while "campaign:" not in proc.stdout.readline():
         assert proc.poll() is None
     time.sleep(1.0)
@@ -200,7 +200,7 @@ def test_sigint_or_sigterm_ends_within_seconds_with_the_report_written(tmp_path,
     out, err = proc.communicate(timeout=30)
     assert time.monotonic() - t0 < 10
     assert proc.returncode == code, err
-    assert f"stopped by signal {int(signum)}; 2 unit(s) in flight abandoned" in err
+    assert re.search(rf"stopped by signal {int(signum)}; [12] unit\(s\) in flight abandoned", err)
     assert "Observation smp_stop/v1 not run" in out
     assert "Observation smp_stop/v1 not run" in (campaign_dir(tmp_path) / "report.md").read_text()
 
