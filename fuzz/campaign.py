@@ -575,8 +575,8 @@ def verdicts(state: State) -> list[Verdict]:
 def verdict(p: Progress) -> Verdict:
     """One `Observation` line against the claim; a variant with no schedules is "not run", never a verdict."""
     claim = p.claim["expected"] + (f" {p.claim['kind']}" if p.claim.get("kind") else "")
-    hit = {s: f for s, f in p.findings.items() if f["hits"]}
-    if not p.units and not p.verify["schedules"]:
+    hit = {s: f for s, f in p.findings.items() if f["hits"] or f.get("new")}  # new: found, maybe in a unit never finished
+    if not p.units and not p.verify["schedules"] and not hit:
         return Verdict(p.key, f"Observation {p.key} not run (claim: {claim})", None)
     kinds = {f["kind"] for f in hit.values()}
     ok = not hit if p.claim["expected"] == "holds" else p.claim.get("kind") in kinds
