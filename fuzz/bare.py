@@ -108,7 +108,7 @@ def execute_bare(model_cls: type[Model], variant: str, decisions, *, max_steps: 
     model = model_cls(variant)
     m = BareMachine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log))
+    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), tuple(m.clock), tuple(m.notes))
 
 
 __all__ = ["BareMachine", "execute_bare"]

@@ -19,6 +19,8 @@ class RunResult:
     trace: tuple[Action, ...]
     kinds: str
     log: tuple[tuple, ...] = ()
+    clock: tuple[int, ...] = ()  # virtual time (ns) of each log entry
+    notes: tuple[tuple[int, int, str], ...] = ()  # timeline notes: (log position, cpu, text)
 
     @property
     def failed(self) -> bool:
@@ -44,4 +46,4 @@ def execute(model_cls: type[Model], variant: str, decisions, *, max_steps: int |
     model = model_cls(variant)
     m = Machine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log))
+    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), tuple(m.clock), tuple(m.notes))

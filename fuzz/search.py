@@ -61,6 +61,7 @@ class SearchReport:
     seconds: float
     steps: int
     findings: tuple[Finding, ...]
+    known_hits: dict[str, int] = attrs.field(factory=dict)  # schedules per signature of `known` or a skipped kind
 
 
 def search(
@@ -75,8 +76,12 @@ def search(
     progress: Callable[[int, int], None] | None = None,
     depth: int = 2,
     on_finding: Callable[[Finding], None] | None = None,
+    skip_kinds: frozenset[str] = frozenset(),
 ) -> SearchReport:
     """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it.
+
+    Failures with a signature in `known` or a kind in `skip_kinds` are counted (`known_hits`),
+    never shrunk or reported as findings.
 
     `on_finding` is called with each finding the moment it is shrunk, before the search goes on
     (so a caller can save it: an interrupt later in the search loses nothing already found).
@@ -84,6 +89,7 @@ def search(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     masked = set(known)
+    known_hits: dict[str, int] = {}
     findings: list[Finding] = []
     counts = {"schedules": 0, "steps": 0}
     start = time.perf_counter()
@@ -110,7 +116,10 @@ def search(
             counts["schedules"] += 1
             counts["steps"] += result.size.steps
             sig = result.signature
-            if sig is not None and sig not in masked and not first:
+            if sig in known or result.outcome.kind in skip_kinds:
+                masked.add(sig)  # before the strategy looks at it: never a finding
+                known_hits[sig] = known_hits.get(sig, 0) + 1
+            elif sig is not None and sig not in masked and not first:
                 first.append(result)
                 hit_at.append((counts["schedules"], time.perf_counter() - start))
             if progress is not None:
@@ -141,6 +150,7 @@ def search(
         seconds=round(time.perf_counter() - start, 3),
         steps=counts["steps"],
         findings=tuple(findings),
+        known_hits=known_hits,
     )
 
 

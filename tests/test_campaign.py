@@ -11,7 +11,7 @@ def test_campaign_resumes_and_reports_observations(capsys, tmp_path):
     argv = ["campaign", "hpet", "--max-schedules", "600", "--round-schedules", "200", "--corpus", str(tmp_path), "--json"]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
-    lines = {o["observation"].split()[1]: o["observation"] for o in out}
+    lines = {o["observation"].split()[1]: o["observation"] for o in out["observations"]}
     assert lines["hpet/mainline"].startswith("Observation hpet/mainline Sometimes 2 200")
     assert lines["hpet/panic-cpu-check"].startswith("Observation hpet/panic-cpu-check Never 0 200")
     state = json.loads((tmp_path / ".campaign.json").read_text())

@@ -12,9 +12,10 @@ from panicfuzz import protocols
 from ..errors import UsageError
 from ..render import dumps
 from ..search import STRATEGIES
-from ._common import DEFAULT_CORPUS, model, save, variants
+from ._common import DEFAULT_CORPUS, at_least, directory, model, positive_float, save, variants
 
 ORDER = 40
+SCHEMA = "panicfuzz.campaign/1"
 
 
 def add_parser(sub) -> None:
@@ -32,21 +33,19 @@ def add_parser(sub) -> None:
         ),
     )
     s.add_argument("protocols", nargs="*", metavar="PROTOCOL", help="protocols to include (default: all)")
-    s.add_argument("--max-schedules", type=int, metavar="N", help="total schedule budget of this invocation")
-    s.add_argument("--minutes", type=float, metavar="M", help="stop starting rounds after M minutes of wall time")
-    s.add_argument("--round-schedules", type=int, default=500, metavar="N", help="schedules per round (default: %(default)s)")
+    s.add_argument("--max-schedules", type=at_least(1), metavar="N", help="total schedule budget of this invocation")
+    s.add_argument("--minutes", type=positive_float, metavar="M", help="stop starting rounds after M minutes of wall time")
+    s.add_argument("--round-schedules", type=at_least(1), default=500, metavar="N", help="schedules per round (default: %(default)s)")
     s.add_argument("--strategy", choices=STRATEGIES, default="hypothesis", help="decision source (default: %(default)s)")
-    s.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="DIR", help="where findings are saved (default: %(default)s)")
+    s.add_argument("--corpus", type=directory, default=DEFAULT_CORPUS, metavar="DIR", help="where findings are saved (default: %(default)s)")
     s.add_argument("--state", metavar="FILE", help="campaign state file (default: CORPUS/.campaign.json)")
-    s.add_argument("--json", action="store_true", help="print the observations as JSON")
+    s.add_argument("--json", action="store_true", help="print the observations as JSON (docs/json.md)")
     s.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..campaign import CampaignError, Job, load_state, observation, run_campaign
 
-    if args.round_schedules < 1:
-        raise UsageError(f"--round-schedules must be at least 1, not {args.round_schedules}")
     if args.max_schedules is None and args.minutes is None:
         raise UsageError("give a budget: --max-schedules N and/or --minutes M")
     root = Path(args.corpus)
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"panicfuzz: interrupted; progress up to the last finished round is in {state}", file=sys.stderr)
     lines = [observation(m, j) for m, j in jobs]
     if args.json:
-        print(dumps([{"observation": line, "as_expected": ok} for line, ok in lines]))
+        print(dumps({"schema": SCHEMA, "observations": [{"observation": line, "as_expected": ok} for line, ok in lines]}))
     else:
         print("\n".join(line for line, _ in lines))
     return 0 if all(ok for _, ok in lines) else 1
