@@ -21,6 +21,7 @@ exit status (every command):
   1    not as claimed: an unexpected failure, a claimed failure not found, a replay that did not behave
   2    bad input: a flag, a file, a field or a model (one line naming it)
   3    inconclusive: verify's --max-schedules ran out before the bounds were explored
+  70   internal error: a bug of panicfuzz itself, not a finding (please report it with the traceback)
   130  interrupted (findings already saved are complete files)
   141  the reader of the output went away (`panicfuzz ... | head`); nothing else is printed"""
 
@@ -83,6 +84,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # what a shell reports for a command ended by SIGPIPE
+    except OSError as e:
+        if e.filename is None:
+            return _internal_error(e)
+        print(f"panicfuzz: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        return _internal_error(e)
+
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h)
+
+
+def _internal_error(e: Exception) -> int:
+    """A bug of panicfuzz itself: never exit 1, which would read as a bug found in the model."""
+    import traceback
+
+    traceback.print_exc(file=sys.stderr)
+    print(
+        f"panicfuzz: internal error: {type(e).__name__}: {e}\n"
+        f"this is a panicfuzz bug, not a finding: please report it with the command line and the traceback above",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

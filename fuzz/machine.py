@@ -137,7 +137,7 @@ class Cpu:
     # Spin recognition: shared reads of the current loop iteration and the last one.
     reads: dict = attrs.field(factory=dict)
     last_reads: dict | None = None
-    wrote: bool = False
+    wrote: bool = False  # this iteration wrote a cell, or read one that changed under it
     # Timeline bookkeeping (only while logging).
     shown_frames: list = attrs.field(factory=list)
 
@@ -203,6 +203,9 @@ class Machine:
         self.goal_reached = False
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
+        # The CPUs the current step raised an interrupt on, for partial-order
+        # reduction (panicfuzz.strategies.exhaustive). None: not recorded.
+        self.footprint: set[int] | None = None
 
     # -- running -----------------------------------------------------------
 
@@ -451,6 +454,8 @@ class Machine:
 
     def raise_interrupt(self, cpu: Cpu, kind: Kind, name: str, handler) -> None:
         """Make an interrupt pending on `cpu` (the NMI latch merges NMIs)."""
+        if self.footprint is not None:
+            self.footprint.add(cpu.id)
         if kind is Kind.NMI and any(p.kind is Kind.NMI for p in cpu.pending):
             return
         cpu.pending.append(Pending(kind, name, handler))
@@ -464,6 +469,8 @@ class Machine:
     # -- shared memory and spin recognition ---------------------------------
 
     def note_read(self, cpu: Cpu, cell: Cell, value: Any) -> None:
+        if cpu.reads.get(cell, value) != value:
+            cpu.wrote = True  # it changed under this iteration: not a fixed point
         cpu.reads[cell] = value
 
     def note_write(self, cpu: Cpu, cell: Cell) -> None:
@@ -476,9 +483,21 @@ class Machine:
     def end_iteration(self, cpu: Cpu) -> tuple[Cell, ...] | None:
         """At cpu_relax(): the cells this loop spins on, if its last iteration changed nothing.
 
+        An iteration is a fixed point when it wrote nothing, read the same values
+        as the iteration before, and every cell it read *still* holds the value
+        it read. The last part matters: an iteration that takes a schedule point
+        after a read (a second read, `local_irq_enable()` in a poll condition)
+        can see another CPU write the cell in between; that write woke no one
+        (the CPU was not yet watching), so blocking would lose the wakeup.
+
         () means an iteration that reads nothing at all: `while (1) cpu_relax();`.
         """
-        same = not cpu.wrote and cpu.last_reads is not None and cpu.reads == cpu.last_reads
+        same = (
+            not cpu.wrote
+            and cpu.last_reads is not None
+            and cpu.reads == cpu.last_reads
+            and all(c.value == v for c, v in cpu.reads.items())
+        )
         cells = tuple(cpu.reads) if same else None
         cpu.last_reads, cpu.reads, cpu.wrote = cpu.reads, {}, False
         return cells

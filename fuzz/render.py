@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .run import RunResult
+from .scenarios import bind
 from .search import Finding, Verdict
 from .timeline import timeline_of
 
@@ -69,6 +70,7 @@ def verdict_json(v: Verdict, files: list[str], as_expected: bool) -> dict[str, A
         "distinct_states": v.states,
         "seconds": v.seconds,
         "complete": v.complete,
+        "reduced": v.reduced,
         "findings": [found_json(f, p) for f, p in zip(v.findings, files)],
         "as_expected": as_expected,
     }
@@ -80,17 +82,21 @@ FUZZ_SCHEMA = "panicfuzz.fuzz/1"
 
 
 def fuzz_json(rows, args) -> dict[str, Any]:
-    """The report of `fuzz`: one entry per variant (rows of (model, SearchReport, new, known, evidence))."""
+    """The report of `fuzz`: one entry per variant.
+
+    `rows`: (model, SearchReport, new findings, the corpus's signatures -> (file, kind), schedules
+    per signature counted but not shrunk, the file replayed as evidence or None).
+    """
     variants = []
-    for model_cls, report, new, known, evidence in rows:
+    for model_cls, report, new, known, counted, evidence in rows:
         info = model_cls.variant_info(report.variant)
         found = [{**found_json(n["finding"], n["file"]), "saved": n["written"], "before_shrinking": n["finding"].first.as_dict()} for n in new]
         hits = [
-            {"signature": sig, "kind": kind, "file": path, "schedules": report.known_hits.get(sig, 0)}
+            {"signature": sig, "kind": kind, "file": path, "schedules": counted.get(sig, 0)}
             for sig, (path, kind) in sorted(known.items(), key=lambda kv: kv[1][0])
-            if report.known_hits.get(sig) or path == evidence
+            if counted.get(sig) or path == evidence
         ]
-        unproven = [{"signature": sig, "schedules": n} for sig, n in sorted(report.known_hits.items()) if sig not in known]
+        unproven = [{"signature": sig, "schedules": n} for sig, n in sorted(counted.items()) if sig not in known]
         kinds = {f["kind"] for f in found} | {h["kind"] for h in hits} | {"hang" for _ in unproven}
         as_expected = not kinds if info.expected == "holds" else info.kind in kinds
         variants.append(
@@ -230,7 +236,7 @@ def verify_answer(v: Verdict) -> str:
 def verify_text(model_cls, v: Verdict, files: list[str], expected, as_expected: bool, **drawing) -> str:
     parts = []
     for f, path in zip(v.findings, files):
-        parts.append(timeline_of(model_cls, v.variant, f.result, **drawing))
+        parts.append(timeline_of(bind(model_cls, f.scenario), v.variant, f.result, **drawing))
         parts.append(f"\ncounterexample after {f.schedules} schedules ({f.seconds:.2f} s, exhaustive within {bounds(v)})")
         parts.append(f"saved: {path}\nreplay: panicfuzz replay {path}\n")
     stats = f"{v.schedules} schedules, {v.states} distinct states, {v.seconds:.2f} s"

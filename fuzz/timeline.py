@@ -236,7 +236,11 @@ def timeline_of(
     """The timeline of one run of `variant`, titled with its verdict and size, in format `fmt`."""
     model = model_cls(variant)
     labels = [model.cpu_label(i) for i in range(model_cls.ncpus)]
+    from .scenarios import describe
+
     title = headline(model_cls.name, variant, result.outcome.kind, model_cls.ncpus, result.size.as_dict())
+    if scenario := describe(model_cls):  # a model bound to a scenario other than its defaults
+        title += f"   [{scenario}]"
     drawn = rows(result.log, result.trace, result.kinds, result.clock, result.notes)
     footer = result.outcome.message or ""
     if fmt == "markdown":

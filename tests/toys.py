@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from panicfuzz.cells import Cell, atomic_t, raw_spinlock_t
 from panicfuzz.kernel import (
+    BUG_ON,
     READ_ONCE,
+    cpu_relax,
+    spin_until_cond_timeout,
     atomic_add_unless,
     atomic_dec,
     atomic_read,
@@ -171,3 +174,47 @@ class Broken(Model):
     async def cpu_main(self, cpu: int) -> None:
         x = await READ_ONCE(self.x)
         await WRITE_ONCE(self.x, 1 // x)
+
+
+class LostWakeup(Model):
+    """CPU1 sets a flag and waits 500 us for CPU0's ack; CPU0 waits for the flag.
+
+    CPU0's wait takes a schedule point after its read. If CPU1's write lands in
+    between, it wakes no one (CPU0 is not yet watching): the machine must see
+    that the flag no longer holds the value read and not block CPU0 on it
+    (a blocked poller would sleep to its own 1 ms deadline, past CPU1's timeout).
+    """
+
+    name = "toy-lost-wakeup"
+    seed = 104
+    ncpus = 2
+    max_steps = 200
+    variants = (
+        Variant("spin", "holds", "cpu_relax() spin; a second step after the read"),
+        Variant("poll", "holds", "spin_until_cond_timeout(); the condition enables irqs after its read"),
+    )
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.flag = Cell("flag", 0)
+        self.ack = Cell("ack", 0)
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 1:
+            await WRITE_ONCE(self.flag, 1)
+            BUG_ON(not await spin_until_cond_timeout(self.acked, 500), "ack-timed-out", "CPU0 never acked")
+            return
+        if self.variant == "spin":
+            while not await self.flag_seen():
+                await cpu_relax()
+        else:
+            await spin_until_cond_timeout(self.flag_seen, 1000)
+        await WRITE_ONCE(self.ack, 1)
+
+    async def flag_seen(self) -> bool:
+        v = await READ_ONCE(self.flag)
+        await local_irq_enable()
+        return v == 1
+
+    async def acked(self) -> bool:
+        return await READ_ONCE(self.ack) == 1

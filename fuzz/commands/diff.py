@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         sides = [(p, d, m, t, args.variant or d["variant"]) for p, d, m, t in cases]
     runs = []
     for path, data, model_cls, trace, variant in sides:
-        result, _ = replay(model_cls, variant, data, trace)
+        result, _ = replay(path, model_cls, variant, data, trace)
         runs.append((str(path), model_cls, variant, result))
     (_, _, _, a), (_, _, _, b) = runs
     entry = _first(a.log, b.log)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from panicfuzz import protocols
 
-from .. import corpus
+from .. import corpus, scenarios
 from ..model import Model
 from ..render import dumps, fuzz_json, fuzz_text
 from ..run import execute
@@ -69,19 +69,24 @@ def run(args: argparse.Namespace) -> int:
     names = [args.protocol] if args.protocol else protocols.names()
     jobs = [(m, v) for m in map(model, names) for v in variants(m, args.variant)]
     root = Path(args.corpus)
+    corpus.check_root(root)
     rows = []
     timelines: dict[str, str] = {}
     show_progress = not args.json and sys.stderr.isatty()
     for model_cls, variant in jobs:
         known = _known(root, model_cls, variant)
         new: list[dict] = []
+        again: dict[str, int] = {}  # known bugs found in another scenario, shrunk back to a saved signature
 
-        def keep(f: Finding, model_cls=model_cls, new=new) -> None:
-            """Save a new finding the moment it is shrunk (an interrupt loses nothing)."""
-            timeline = timeline_of(model_cls, f.variant, f.result)
-            path, written = corpus.save(root, corpus.record(f, model_cls, timeline))
-            new.append({"finding": f, "file": None if path is None else str(path), "written": written})
-            timelines[f.signature] = timeline_of(model_cls, f.variant, f.result, **drawing(args))
+        def keep(f: Finding, model_cls=model_cls, known=known, new=new, again=again) -> None:
+            """Save a new finding the moment it is shrunk (an interrupt loses nothing); never touch a saved one."""
+            if f.signature in known:
+                again[f.signature] = again.get(f.signature, 0) + 1
+                return
+            bound = scenarios.bind(model_cls, f.scenario)
+            path, written = corpus.save(root, corpus.record(f, model_cls, timeline_of(bound, f.variant, f.result)))
+            new.append({"finding": f, "file": str(path), "written": written})
+            timelines[f.signature] = timeline_of(bound, f.variant, f.result, **drawing(args))
 
         with progress(show_progress, f"{model_cls.name}/{variant}", args.max_schedules) as on_progress:
             report = search(
@@ -97,12 +102,13 @@ def run(args: argparse.Namespace) -> int:
                 on_finding=keep,
                 skip_kinds=frozenset() if args.save_unproven else frozenset({UNPROVEN}),
             )
+        counted = {s: report.known_hits.get(s, 0) + again.get(s, 0) for s in {*report.known_hits, *again}}
         evidence = None
         info = model_cls.variant_info(variant)
-        kinds = {n["finding"].result.outcome.kind for n in new} | {known[s][1] for s in report.known_hits if s in known}
+        kinds = {n["finding"].result.outcome.kind for n in new} | {known[s][1] for s in counted if s in known}
         if info.expected == "fails" and info.kind not in kinds:
             evidence = _reproducing(model_cls, variant, info.kind, known)
-        rows.append((model_cls, report, new, known, evidence))
+        rows.append((model_cls, report, new, known, counted, evidence))
         if args.verbose and not args.json:
             print(f"{model_cls.name}/{variant}: done in {report.seconds:.1f} s", file=sys.stderr, flush=True)
     doc = fuzz_json(rows, args)
@@ -128,7 +134,11 @@ def _reproducing(model_cls: type[Model], variant: str, kind: str | None, known: 
         if saved_kind != kind:
             continue
         data = corpus.load(Path(path))
-        result = execute(model_cls, variant, Replay(corpus.trace_of(Path(path), data)))
+        try:
+            bound = scenarios.from_record(model_cls, data, path)
+        except scenarios.ScenarioError as e:
+            raise corpus.CorpusError(str(e)) from None
+        result = execute(bound, variant, Replay(corpus.trace_of(Path(path), data)))
         if result.signature == sig:
             return path
     return None

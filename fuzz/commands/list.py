@@ -11,6 +11,7 @@ from rich.table import Table
 from panicfuzz import protocols
 
 from ..render import claim_text, dumps, plain_table
+from ..scenarios import declared
 
 ORDER = 10
 SCHEMA = "panicfuzz.list/1"
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
                     "expected_kind": v.kind,
                     "source": v.source or m.source,
                     "summary": v.summary,
+                    "parameters": declared(m),
                 }
             )
     if args.json:
@@ -47,11 +49,14 @@ def run(args: argparse.Namespace) -> int:
     head = ("protocol", "variant", "claim", "summary", "source")
     if not sys.stdout.isatty():  # a pipe: whole lines, never a name broken across two
         print("\n".join(plain_table(head, table)))
-        return 0
-    out = Table(title="panicfuzz protocols and variants")
-    for col in head:
-        out.add_column(col, overflow="fold", no_wrap=col in ("protocol", "variant", "claim"))
-    for row in table:
-        out.add_row(*row)
-    Console().print(out)
+    else:
+        out = Table(title="panicfuzz protocols and variants")
+        for col in head:
+            out.add_column(col, overflow="fold", no_wrap=col in ("protocol", "variant", "claim"))
+        for row in table:
+            out.add_row(*row)
+        Console().print(out)
+    for name in dict.fromkeys(r["protocol"] for r in rows):
+        for p in declared(protocols.load(name)):
+            print(f"{name} parameter {p['name']} = {p['default']!r} (a search draws {p['values']}): {p['doc']}")
     return 0

@@ -12,7 +12,9 @@ were then never delivered. A weak survival never faced the bad schedule, so
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from .. import corpus
 from ..render import dumps, replay_entry, replay_line, replay_totals
 from ..run import RunResult, execute
 from ..strategies import Replay
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     entries = []
     for path, data, model_cls, trace in cases:
         variant = args.variant or data["variant"]
-        result, source = replay(model_cls, variant, data, trace)
+        result, source = replay(path, model_cls, variant, data, trace)
         diverged = divergence(data, result, source)
         entry = replay_entry(path, data, variant, result, diverged, strict=args.strict)
         entries.append(entry)
@@ -74,11 +76,14 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(e["ok"] for e in entries) else 1
 
 
-def replay(model_cls, variant: str, data: dict, trace: list) -> tuple[RunResult, Replay]:
+def replay(path: Path, model_cls, variant: str, data: dict, trace: list) -> tuple[RunResult, Replay]:
     """Run a saved trace on `variant`: strictly on its own variant, leniently on another."""
     own = variant == data["variant"]
     source = Replay(trace) if own else Replay(trace, data["kinds"], strict=False)
-    return execute(model_cls, variant, source, logging=True), source
+    result = execute(model_cls, variant, source, logging=True)
+    if own:
+        corpus.check_replay(path, data, result)
+    return result, source
 
 
 def divergence(data: dict, result: RunResult, source: Replay) -> dict | None:
@@ -109,6 +114,3 @@ def _delivered(result: RunResult, action: Inject) -> bool:
         text.startswith(f"> {action.event} ") and (action.cpu is None or cpu == action.cpu)
         for _, cpu, _, text in result.log
     )
-
-
-

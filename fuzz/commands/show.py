@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     out = []
     for path, data, model_cls, trace in load_cases(args.files, args.variant):
         variant = args.variant or data["variant"]
-        result, _ = replay(model_cls, variant, data, trace)
+        result, _ = replay(path, model_cls, variant, data, trace)
         drawn = timeline_of(model_cls, variant, result, fmt=args.format, **drawing(args))
         if args.json:
             out.append({"file": str(path), "variant": variant, "format": args.format, "failure": failure_json(result), "timeline": drawn.splitlines()})

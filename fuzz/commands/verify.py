@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import corpus
 from ..render import dumps, verdict_json, verify_text
 from ..search import verify
 from ._common import DEFAULT_CORPUS, add_timeline_options, at_least, directory, drawing, model, progress, protocol_name, save, variants
@@ -22,7 +23,8 @@ def add_parser(sub) -> None:
         description=(
             "Explore EVERY schedule of PROTOCOL's variant with at most K preemptions (a switch away from a CPU "
             "that could still run) and E injected events, depth first, pruning a machine state already explored "
-            "with at least the same remaining budget. The answer is either a counterexample (shrunk, printed and "
+            "with at least the same remaining budget, and skipping an injected event where it only commutes with "
+            "steps of other CPUs (partial-order reduction; --no-reduction turns it off). The answer is either a counterexample (shrunk, printed and "
             "saved like a `fuzz` finding) or \"holds within K preemptions and E injected events\", with the "
             "number of schedules run and of distinct states seen. Bugs that need more preemptions or events than "
             "the bounds are not seen: raise the bounds to strengthen the claim (cost grows roughly as "
@@ -40,6 +42,12 @@ def add_parser(sub) -> None:
     s.add_argument("--preemptions", type=at_least(0), default=2, metavar="K", help="preemption bound (default: %(default)s)")
     s.add_argument("--events", type=at_least(0), metavar="E", help="injected-event bound (default: the same as K)")
     s.add_argument("--max-schedules", type=at_least(1), metavar="N", help="give up (inconclusive) after N schedules; default: no limit")
+    s.add_argument(
+        "--no-reduction",
+        dest="reduce",
+        action="store_false",
+        help="turn partial-order reduction off: the same answer from more schedules (for comparison)",
+    )
     s.add_argument("--all", action="store_true", help="keep exploring after a counterexample: every distinct failure within the bounds")
     s.add_argument("--corpus", type=directory, default=DEFAULT_CORPUS, metavar="DIR", help="where counterexamples are saved (default: %(default)s)")
     s.add_argument("--json", action="store_true", help="print the report as JSON (docs/json.md) instead of text")
@@ -52,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     model_cls = model(args.protocol)
     jobs = variants(model_cls, args.variant)
     root = Path(args.corpus)
+    corpus.check_root(root)
     out = []
     for variant in jobs:
         files: list[str] = []  # each finding is saved the moment it is shrunk: an interrupt loses none
@@ -65,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
                 first_only=not args.all,
                 progress=on_progress,
                 on_finding=lambda f: files.append(save(root, model_cls, f)),
+                reduce=args.reduce,
             )
         expected = model_cls.variant_info(variant)
         if expected.expected == "holds":
