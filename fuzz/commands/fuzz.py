@@ -120,10 +120,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _known(root: Path, model_cls: type[Model], variant: str) -> dict[str, tuple[str, str]]:
-    """The variant's saved signatures: signature -> (file, failure kind)."""
+    """The variant's saved signatures: signature -> (file, failure kind).
+
+    A file that does not load is not trusted (a warning says why): the same bug found again
+    replaces it.
+    """
     out = {}
     for path in corpus.files(root / model_cls.name / variant):
-        data = corpus.load(path)
+        try:
+            data = corpus.load(path)
+        except corpus.CorpusError as e:
+            print(f"panicfuzz: warning: {e}; not counted as a known bug", file=sys.stderr)
+            continue
         out[data["failure"]["signature"]] = (str(path), data["failure"]["kind"])
     return out
 
