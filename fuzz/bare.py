@@ -22,9 +22,11 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
+from .fingerprint import model_state
 from .machine import Cpu, Machine, Outcome, _current_machine
 from .model import Model
 from .run import RunResult
+from .watchdog import watching
 
 
 class _Park:
@@ -53,7 +55,8 @@ class BareMachine(Machine):
 
     def run(self) -> Outcome:
         # A fresh context per run, as trio.run gives each run its own.
-        return contextvars.copy_context().run(self._drive)
+        with watching(self):
+            return contextvars.copy_context().run(self._drive)
 
     def _drive(self) -> Outcome:
         _current_machine.set(self)
@@ -103,12 +106,15 @@ class BareMachine(Machine):
             self.outcome = outcome
 
 
-def execute_bare(model_cls: type[Model], variant: str, decisions, *, max_steps: int | None = None, logging: bool = False) -> RunResult:
+def execute_bare(
+    model_cls: type[Model], variant: str, decisions, *, max_steps: int | None = None, logging: bool = False, final_state: bool = False
+) -> RunResult:
     """`panicfuzz.run.execute` on the bare driver."""
     model = model_cls(variant)
     m = BareMachine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), tuple(m.clock), tuple(m.notes))
+    final = model_state(model) if final_state else None
+    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes))
 
 
 __all__ = ["BareMachine", "execute_bare"]

@@ -48,7 +48,9 @@ def parser() -> argparse.ArgumentParser:
             "  panicfuzz show corpus/hpet/mainline/deadlock-5647f1bbf8b5.json --format mail\n"
             "  panicfuzz replay corpus/hpet/mainline/*.json --variant panic-cpu-check\n\n"
             + EXIT_CODES
-            + "\n\nJSON output (--json) is documented in docs/json.md; shell completion: see README."
+            + "\n\nJSON output (--json) is documented in docs/json.md; shell completion: see README.\n\n"
+            "environment: PANICFUZZ_STEP_BUDGET=S (default 10): seconds a model's local code may run between two "
+            "schedule points before the watchdog reports it as a model error (stuck at file:line)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

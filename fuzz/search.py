@@ -20,7 +20,7 @@ import attrs
 
 from panicfuzz.shrinkers import shrink
 
-from . import scenarios
+from . import scenarios, watchdog
 from .model import Model
 from .bare import execute_bare
 from .run import RunResult, execute
@@ -80,6 +80,7 @@ def search(
     depth: int = 2,
     on_finding: Callable[[Finding], None] | None = None,
     hypothesis_settings=None,
+    observe: Callable[[RunResult], None] | None = None,
     skip_kinds: frozenset[str] = frozenset(),
 ) -> SearchReport:
     """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it.
@@ -96,6 +97,7 @@ def search(
 
     `on_finding` is called with each finding the moment it is shrunk, before the search goes on
     (so a caller can save it: an interrupt later in the search loses nothing already found).
+    `observe` is called with every run of the search, its `final` state filled in.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -105,8 +107,10 @@ def search(
     counts = {"schedules": 0, "steps": 0}
     start = time.perf_counter()
 
+    final = observe is not None
+
     def run(decisions, scenario: dict | None = None) -> RunResult:
-        return execute_bare(model_cls if scenario is None else scenarios.bind(model_cls, scenario), variant, decisions)
+        return execute_bare(model_cls if scenario is None else scenarios.bind(model_cls, scenario), variant, decisions, final_state=final)
 
     # Runs of the other strategies (and hypothesis' sweep), as one stream that later rounds continue.
     runs: Iterator[RunResult]
@@ -115,10 +119,10 @@ def search(
     elif strategy == "pct":
         runs = _pct_runs(run, PctSearch(seed or 0, depth, model_cls.ncpus))
     elif strategy == "exhaustive":
-        runs = deepening(lambda source: execute_cut(model_cls, variant, source), model_cls)
+        runs = deepening(lambda source: execute_cut(model_cls, variant, source, final_state=final), model_cls)
     else:  # the bounded sweep beside Hypothesis (see panicfuzz.strategies.hypothesis)
         p, e = SWEEP_BOUNDS
-        runs = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=p, events=e).runs()
+        runs = Explorer(lambda source: execute_cut(model_cls, variant, source, final_state=final), preemptions=p, events=e).runs()
     round_no = 0
     while counts["schedules"] < max_schedules:
         first: list[RunResult] = []
@@ -133,6 +137,8 @@ def search(
             elif sig is not None and sig not in masked and not first:
                 first.append(result)
                 hit_at.append((counts["schedules"], time.perf_counter() - start))
+            if observe is not None:
+                observe(result)
             if progress is not None:
                 progress(counts["schedules"], max_schedules)
 
@@ -157,7 +163,7 @@ def search(
         if on_finding is not None:
             on_finding(finding)
         round_no += 1
-        if first_only:
+        if first_only or watchdog.is_stuck(found.outcome):  # a stuck model: every run may cost a budget
             break
     return SearchReport(
         protocol=model_cls.name,
@@ -181,12 +187,15 @@ def _shrunk_finding(model_cls, variant, found: RunResult, first: Size, strategy:
     """Shrink a failing run (its scenario first, `scenarios.simplest`, then its trace, `shrinkers`)
     and replay it with its event log, as a Finding."""
     t0 = time.perf_counter()
-    model_cls, found = scenarios.simplest(model_cls, variant, found)
+    if watchdog.is_stuck(found.outcome):  # every candidate run could cost a watchdog budget: kept as found
+        shrunk, report = found, None
+    else:
+        model_cls, found = scenarios.simplest(model_cls, variant, found)
 
-    def run(decisions) -> RunResult:
-        return execute_bare(model_cls, variant, decisions)
+        def run(decisions) -> RunResult:
+            return execute_bare(model_cls, variant, decisions)
 
-    shrunk, report = shrink(run, found, model=model_cls)
+        shrunk, report = shrink(run, found, model=model_cls)
     replayed = execute(model_cls, variant, Replay(shrunk.trace), logging=True)
     assert replayed.signature == shrunk.signature, "replay of a shrunk trace diverged"
     return Finding(
@@ -256,7 +265,7 @@ def verify(
             masked.add(sig)
             if on_finding is not None:
                 on_finding(findings[-1])
-            if first_only:
+            if first_only or watchdog.is_stuck(result.outcome):
                 break
         if max_schedules is not None and explorer.schedules >= max_schedules:
             complete = False

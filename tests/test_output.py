@@ -36,7 +36,7 @@ def golden(name: str, text: str) -> None:
     path = GOLDEN / name
     if os.environ.get("PANICFUZZ_GOLDEN") == "update":
         path.write_text(text)
-    assert text == path.read_text()
+    assert text == path.read_text(), f"{path} differs: if the change is intended, rerun with PANICFUZZ_GOLDEN=update and review the diff"
 
 
 def seconds_masked(text: str) -> str:

@@ -218,3 +218,27 @@ class LostWakeup(Model):
 
     async def acked(self) -> bool:
         return await READ_ONCE(self.ack) == 1
+
+
+class Stuck(Model):
+    """CPU1 runs local code that never reaches a schedule point: the watchdog's model error."""
+
+    name = "toy-stuck"
+    seed = 108
+    ncpus = 2
+    variants = (Variant("spins", "fails", "CPU1 loops without a primitive once CPU0 set the flag", kind="model-error"),)
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.flag = Cell("flag", 0)
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 0:
+            await WRITE_ONCE(self.flag, 1)
+        elif await READ_ONCE(self.flag):
+            self.spin_forever()
+
+    def spin_forever(self) -> None:
+        n = 0
+        while True:
+            n += 1
