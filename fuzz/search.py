@@ -25,7 +25,7 @@ from .model import Model
 from .bare import execute_bare
 from .run import RunResult, execute
 from .strategies import RandomSource, Replay
-from .strategies.exhaustive import Explorer, deepening, execute_cut
+from .strategies.exhaustive import UNBOUNDED, Explorer, deepening, execute_cut
 from .strategies.hypothesis import SWEEP_BOUNDS, hypothesis_search
 from .strategies.pct import PctSearch
 from .trace import Size
@@ -219,14 +219,21 @@ class Verdict:
 
     protocol: str
     variant: str
-    preemptions: int
-    events: int
+    preemptions: float  # UNBOUNDED for the whole state space (verify --complete)
+    events: float
     schedules: int  # runs executed (each a distinct schedule prefix)
     states: int  # distinct machine states at decision points
     seconds: float
     complete: bool  # every schedule within the bounds was explored (or pruned as seen)
     findings: tuple[Finding, ...]
     reduced: bool = True  # with partial-order reduction (panicfuzz.strategies.exhaustive)
+    # Some alternative was left out for the bounds. False: every reachable state within the
+    # step budget was explored, the bounds were not binding (always so for --complete).
+    binding: bool = True
+
+    @property
+    def whole_space(self) -> bool:
+        return self.complete and not self.binding
 
     @property
     def holds(self) -> bool:
@@ -237,8 +244,8 @@ def verify(
     model_cls: type[Model],
     variant: str,
     *,
-    preemptions: int,
-    events: int,
+    preemptions: float,
+    events: float,
     max_schedules: int | None = None,
     first_only: bool = True,
     progress: Callable[[int, int], None] | None = None,
@@ -249,6 +256,7 @@ def verify(
 
     `on_finding` is called with each counterexample the moment it is shrunk (as in `search`).
     `reduce=False` turns the partial-order reduction off (same answer, more schedules).
+    Both bounds UNBOUNDED (`verify --complete`): the whole state space, each state once.
     """
     start = time.perf_counter()
     explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events, reduce=reduce)
@@ -281,6 +289,7 @@ def verify(
         complete=complete,
         findings=tuple(findings),
         reduced=reduce,
+        binding=explorer.clipped,
     )
 
 
@@ -299,4 +308,4 @@ def _pct_runs(run, pct: PctSearch):
         yield result
 
 
-__all__ = ["Finding", "STRATEGIES", "SearchReport", "Verdict", "search", "verify"]
+__all__ = ["Finding", "STRATEGIES", "SearchReport", "UNBOUNDED", "Verdict", "search", "verify"]
