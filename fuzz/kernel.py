@@ -316,10 +316,15 @@ async def raw_spin_lock(lock: raw_spinlock_t) -> None:
     CPU that holds it spins on itself. Each attempt is a schedule point and logs
     `raw_spin_lock(&l) = 0/1`; a failed one ends a spin iteration, so a lock nobody can release
     is reported as a deadlock."""
+    await _acquire(lock, "raw_spin_lock")
+
+
+async def _acquire(lock: raw_spinlock_t, name: str) -> None:
+    """Try until the lock is free; each failed try is a spin-loop iteration."""
     m, cpu = _here()
     while True:
         await m.schedule_point(cpu)
-        if _trylock(m, cpu, lock, "raw_spin_lock"):
+        if _trylock(m, cpu, lock, name):
             return
         _relax(m, cpu)
 
@@ -606,12 +611,7 @@ async def mutex_lock(lock: mutex) -> None:
     here is woken by the owner's unlock, exactly like a spinner, and an owner
     that never unlocks (stopped, halted) leaves it waiting for good: a deadlock.
     """
-    m, cpu = _here()
-    while True:
-        await m.schedule_point(cpu)
-        if _trylock(m, cpu, lock, "mutex_lock"):
-            return
-        _relax(m, cpu)
+    await _acquire(lock, "mutex_lock")
 
 
 async def mutex_unlock(lock: mutex) -> None:

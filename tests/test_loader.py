@@ -161,11 +161,11 @@ def test_a_broken_model_does_not_take_down_the_others(capsys, tmp_path, monkeypa
     write(tmp_path / "pyproject.toml", '[tool.panicfuzz]\nmodels = ["tiny.py", "broken.py"]\ncorpus = "cases"\n')
     code, out, err = run(capsys, "list", "--json")
     assert code == 2
-    assert {r["protocol"] for r in json.loads(out)} >= {"hpet", "tiny"}
+    assert {r["protocol"] for r in json.loads(out)["variants"]} >= {"hpet", "tiny"}
     assert err.strip() == "panicfuzz: error: broken.py:10: cannot load model: SyntaxError: invalid syntax (in pyproject.toml)"
     # fuzz and campaign with no protocol take the project's models: the good one runs, the broken one is reported
     code, out, err = run(capsys, "fuzz", "--max-schedules", "5", "--json")
-    assert code == 2 and "broken.py:10" in err and {r["protocol"] for r in json.loads(out)} == {"tiny"}
+    assert code == 2 and "broken.py:10" in err and {r["protocol"] for r in json.loads(out)["variants"]} == {"tiny"}
     code, out, err = run(capsys, "campaign", "--max-schedules", "5", "--round-schedules", "5")
     assert code == 2 and "broken.py:10" in err and "Observation tiny/racy" in out
     assert (tmp_path / "cases" / ".campaign" / "state").exists()  # [tool.panicfuzz] corpus
@@ -230,17 +230,18 @@ def test_a_case_records_its_model_and_finds_it_again(capsys, tmp_path, monkeypat
     write(tmp_path / "proj" / "pyproject.toml", '[tool.panicfuzz]\nmodels = ["models/tiny.py"]\n')
     monkeypatch.chdir(tmp_path / "proj")
     code, out, _ = run(capsys, "fuzz", "tiny", "--variant", "racy", "--max-schedules", "5", "--first", "--json")
-    assert code == 1
-    case = Path(json.loads(out)["corpus_file"]).resolve()
+    assert code == 0  # the claimed failure was found
+    [found] = json.loads(out)["variants"][0]["new"]
+    case = Path(found["corpus_file"]).resolve()
     assert json.loads(case.read_text())["model"] == {"name": "tiny", "ref": "models/tiny.py:Tiny"}
     monkeypatch.chdir(tmp_path)  # outside the project: found from the case file's own project
     code, out, _ = run(capsys, "replay", str(case), "--json")
-    assert code == 0 and json.loads(out)[0]["identical"]
+    assert code == 0 and json.loads(out)["cases"][0]["identical"]
     lost = write(tmp_path / "elsewhere" / "case.json", case.read_text())
     line = one_line_error(capsys, "replay", str(lost))
     assert "model 'tiny' (models/tiny.py:Tiny) is not found from here" in line and "pass --model REF" in line
     code, out, _ = run(capsys, "replay", str(lost), "--model", "proj/models/tiny.py", "--json")
-    assert code == 0 and json.loads(out)[0]["identical"]
+    assert code == 0 and json.loads(out)["cases"][0]["identical"]
 
 
 def test_the_python_api_takes_references(tmp_path, monkeypatch):

@@ -64,30 +64,32 @@ def panicfuzz(project, *argv: str, code: int = 0) -> str:
 
 def test_a_users_project_end_to_end(project):
     proj, _ = project
-    rows = json.loads(panicfuzz(project, "list", "--json"))
+    rows = json.loads(panicfuzz(project, "list", "--json"))["variants"]
     origins = {r["protocol"]: r["origin"] for r in rows}
     assert origins["hpet"] == "shipped"
     assert origins["nmi_lock"] == "pyproject.toml"
     assert origins["ep_reader"] == "entry point ep-models"
 
-    found = json.loads(panicfuzz(project, "fuzz", "nmi_lock", "--variant", "spin_lock", "--max-schedules", "50", "--first", "--json", code=1))
-    assert found["failure"]["kind"] == "deadlock"
+    [searched] = json.loads(panicfuzz(project, "fuzz", "nmi_lock", "--variant", "spin_lock", "--max-schedules", "50", "--first", "--json"))["variants"]
+    [found] = searched["new"]
+    assert searched["as_expected"] and found["kind"] == "deadlock"
     case = proj / found["corpus_file"]
     assert case.parent == proj / "cases" / "nmi_lock" / "spin_lock"  # [tool.panicfuzz] corpus
     assert json.loads(case.read_text())["model"] == {"name": "nmi_lock", "ref": "models/nmi_lock.py:NmiLock"}
 
-    [again] = json.loads(panicfuzz(project, "replay", str(case), "--json"))
-    assert again["reproduced"] and again["identical"]
-    [fixed] = json.loads(panicfuzz(project, "replay", str(case), "--variant", "trylock", "--json"))
-    assert fixed["survived"] and fixed["failure"] is None
+    [again] = json.loads(panicfuzz(project, "replay", str(case), "--json"))["cases"]
+    assert again["answer"] == "reproduced" and again["identical"]
+    [fixed] = json.loads(panicfuzz(project, "replay", str(case), "--variant", "trylock", "--json"))["cases"]
+    assert fixed["ok"] and fixed["answer"] in ("survived", "weak") and fixed["failure"] is None
 
-    verdict = json.loads(panicfuzz(project, "verify", "nmi_lock", "--variant", "trylock", "--preemptions", "1", "--events", "1", "--json"))
+    [verdict] = json.loads(panicfuzz(project, "verify", "nmi_lock", "--variant", "trylock", "--preemptions", "1", "--events", "1", "--json"))["variants"]
     assert verdict["answer"] == "holds" and verdict["complete"]
 
-    [shrunk] = json.loads(panicfuzz(project, "shrink", str(case), "--json"))
+    [shrunk] = json.loads(panicfuzz(project, "shrink", str(case), "--json"))["cases"]
     assert shrunk["reproduced"] and shrunk["minimal"] is True
 
-    assert json.loads(panicfuzz(project, "fuzz", "ep_reader", "--max-schedules", "3", "--json"))["failure"] is None
+    [reader] = json.loads(panicfuzz(project, "fuzz", "ep_reader", "--max-schedules", "3", "--json"))["variants"]
+    assert reader["new"] == [] and reader["as_expected"]
 
     out = panicfuzz(project, "campaign", "--max-schedules", "60", "--round-schedules", "20")
     assert "Observation nmi_lock/spin_lock Sometimes" in out and "Observation nmi_lock/trylock Never" in out

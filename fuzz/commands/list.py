@@ -10,10 +10,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import loader
-from ..render import dumps
+from ..render import claim_text, dumps, plain_table
 from ..scenarios import declared
 
 ORDER = 10
+SCHEMA = "panicfuzz.list/1"
 
 
 def add_parser(sub) -> None:
@@ -27,7 +28,7 @@ def add_parser(sub) -> None:
             "A model that does not load is reported on stderr (exit 2) and the others are listed."
         ),
     )
-    s.add_argument("--json", action="store_true", help="print a JSON list of {protocol, origin, ref, variant, expected, expected_kind, source, summary, parameters}")
+    s.add_argument("--json", action="store_true", help="print the variants as JSON (docs/json.md)")
     s.set_defaults(func=run)
 
 
@@ -55,18 +56,31 @@ def run(args: argparse.Namespace) -> int:
     for e in broken:
         print(f"panicfuzz: error: {e.error}", file=sys.stderr)
     if args.json:
-        print(dumps(rows))
+        print(dumps({"schema": SCHEMA, "variants": rows}))
         return 2 if broken else 0
-    table = Table(title="panicfuzz protocols and variants")
-    for col in ("protocol", "variant", "expected", "summary", "source"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        expected = r["expected"] + (f" ({r['expected_kind']})" if r["expected_kind"] else "")
-        where = "" if r["origin"] == "shipped" else f"\n[dim]{escape(r['origin'])}: {escape(r['ref'])}[/dim]"
-        cells = (r["protocol"], r["variant"], expected, r["summary"], r["source"])
-        table.add_row(escape(cells[0]) + where, *map(escape, cells[1:]))
-    Console().print(table)
+    if args.quiet:
+        print("\n".join(f"{r['protocol']} {r['variant']}" for r in rows))
+        return 2 if broken else 0
+    claims = [claim_text({"expected": r["expected"], "kind": r["expected_kind"]}) for r in rows]
+    head = ("protocol", "variant", "claim", "summary", "source")
+    if not sys.stdout.isatty():  # a pipe: whole lines, never a name broken across two
+        table = [(_named(r), r["variant"], c, r["summary"], r["source"]) for r, c in zip(rows, claims)]
+        print("\n".join(plain_table(head, table)))
+    else:
+        out = Table(title="panicfuzz protocols and variants")
+        for col in head:
+            out.add_column(col, overflow="fold", no_wrap=col in ("protocol", "variant", "claim"))
+        for r, c in zip(rows, claims):
+            where = "" if r["origin"] == "shipped" else f"\n[dim]{escape(r['origin'])}: {escape(r['ref'])}[/dim]"
+            cells = (r["protocol"], r["variant"], c, r["summary"], r["source"])
+            out.add_row(escape(cells[0]) + where, *map(escape, cells[1:]))
+        Console().print(out)
     for e in entries:
         for p in declared(e.model) if e.error is None and e.model is not None else ():
             print(f"{e.name} parameter {p['name']} = {p['default']!r} (a search draws {p['values']}): {p['doc']}")
     return 2 if broken else 0
+
+
+def _named(row: dict) -> str:
+    """A protocol's name, with where it comes from unless it is shipped."""
+    return row["protocol"] if row["origin"] == "shipped" else f"{row['protocol']} ({row['origin']}: {row['ref']})"
