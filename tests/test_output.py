@@ -14,8 +14,6 @@ import pytest
 
 from panicfuzz.cells import raw_spinlock_t
 from panicfuzz.cli import main
-from panicfuzz.commands import _common
-from panicfuzz.commands import fuzz as fuzz_command
 from panicfuzz.kernel import goal_reached, raw_spin_lock, raw_spin_unlock
 from panicfuzz.machine import Kind
 from panicfuzz.model import Event, Model, Variant
@@ -149,12 +147,8 @@ class Window(Model):
     events = (Event("#GP", Kind.EXC, gp, guard=lambda self, cpu: self.inside),)
 
 
-def test_replay_on_a_fix_without_the_window_is_a_weak_survival(capsys, tmp_path, monkeypatch):
-    real = _common.model
-    toy = lambda name: Window if name == Window.name else real(name)  # noqa: E731
-    monkeypatch.setattr(_common, "model", toy)
-    monkeypatch.setattr(fuzz_command, "model", toy)
-    assert run(capsys, "fuzz", "toy-window", "--variant", "locked", "--max-schedules", 50, "--corpus", tmp_path)[0] == 0
+def test_replay_on_a_fix_without_the_window_is_a_weak_survival(capsys, tmp_path):
+    assert run(capsys, "fuzz", f"{__name__}:Window", "--variant", "locked", "--max-schedules", 50, "--corpus", tmp_path)[0] == 0
     (case,) = tmp_path.rglob("*.json")
     code, out, _ = run(capsys, "replay", case, "--variant", "lockless")
     assert code == 0
