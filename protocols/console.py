@@ -42,7 +42,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from panicfuzz.cells import Cell, atomic_t, cpumask_t, raw_spinlock_t
+from panicfuzz.fingerprint import cells_of
 from panicfuzz.kernel import (
+    hw_write,
+    rdmsr,
+    wrmsr,
     BUG_ON,
     USEC_PER_MSEC,
     USEC_PER_SEC,
@@ -178,6 +182,10 @@ class Console(Model):
         self.panic_console_dropped = Cell("panic_console_dropped", 0)  # v5.18
         self.dropped_warned = Cell("pr_warn_once.__already_done", False)  # v5.18
         self.waiting_for_crash_ipi = atomic_t("waiting_for_crash_ipi", 0)
+        # nmi_desc[NMI_LOCAL]: the crash or stop handler registered ahead of perf's (NMI_FLAG_FIRST)
+        self.nmi_local_first = Cell("nmi_desc[NMI_LOCAL].first", None)
+        # Each CPU's PMU overflow status (MSR_CORE_PERF_GLOBAL_STATUS): set by the watchdog counter
+        self.perf_status = [Cell(f"PERF_GLOBAL_STATUS[{c}]", 0) for c in range(NCPUS)]
         self.cpu_online_mask = cpumask_t.of("cpu_online_mask", range(NCPUS))
         self.uart = Cell("UART_TX", "")  # the serial line: the last record written
         # Observer bookkeeping, not CPU-visible state (nothing in the model reads it):
@@ -194,7 +202,7 @@ class Console(Model):
         return cells, self.panicking, tuple(self.panic_records), printed, tuple(self.overwritten), self.flush_handed_over
 
     def _cells(self) -> list[Cell]:
-        return [v for v in vars(self).values() if isinstance(v, Cell)]
+        return cells_of(self)
 
     async def cpu_main(self, cpu: int) -> None:
         if cpu == 0:
@@ -451,7 +459,8 @@ class Console(Model):
     async def kdump_nmi_shootdown_cpus(self) -> None:
         others = ((1 << NCPUS) - 1) & ~(1 << smp_processor_id())
         await atomic_set(self.waiting_for_crash_ipi, NCPUS - 1)
-        await send_IPI_mask(others, self.crash_nmi_callback, "NMI_VECTOR", nmi=True)
+        await WRITE_ONCE(self.nmi_local_first, "crash_nmi_callback")  # register_nmi_handler()
+        await send_IPI_mask(others, nmi=True)
 
         async def all_in() -> bool:
             return await atomic_read(self.waiting_for_crash_ipi) <= 0
@@ -475,7 +484,8 @@ class Console(Model):
         if await spin_until_cond_timeout(only_me, USEC_PER_SEC):
             return
         still = await cpumask_read(self.cpu_online_mask) & ~(1 << smp_processor_id())
-        await send_IPI_mask(still, self.stop_this_cpu, "NMI_VECTOR", nmi=True)
+        await WRITE_ONCE(self.nmi_local_first, "smp_stop_nmi_callback")  # register_stop_handler()
+        await send_IPI_mask(still, nmi=True)
         await spin_until_cond_timeout(only_me, 10 * USEC_PER_MSEC)
 
     # arch/x86/kernel/process.c: stop_this_cpu()
@@ -483,6 +493,29 @@ class Console(Model):
         await local_irq_disable()
         await cpumask_clear_cpu(smp_processor_id(), self.cpu_online_mask)
         await halt("stop_this_cpu")
+
+    # -- the NMI entry -----------------------------------------------------------------
+
+    # arch/x86/kernel/nmi.c: exc_nmi() -> default_do_nmi() -> nmi_handle(NMI_LOCAL): the
+    # handler registered first (crash_nmi_callback() or smp_stop_nmi_callback(), neither
+    # returns), then perf_event_nmi_handler().
+    async def exc_nmi(self) -> None:
+        first = await READ_ONCE(self.nmi_local_first)
+        if first == "crash_nmi_callback":
+            await self.crash_nmi_callback()
+        elif first == "smp_stop_nmi_callback":
+            await self.stop_this_cpu()
+        await self.perf_event_nmi_handler()
+
+    nmi_entry = exc_nmi
+
+    # arch/x86/events/intel/core.c: intel_pmu_handle_irq(): this CPU's overflow status
+    # (an MSR, not shared memory); the watchdog's counter calls its overflow handler.
+    async def perf_event_nmi_handler(self) -> None:
+        status = self.perf_status[smp_processor_id()]
+        if rdmsr(status):
+            wrmsr(status, 0)
+            await self.watchdog_overflow_callback()
 
     # -- injectable events ------------------------------------------------------------
 
@@ -496,6 +529,10 @@ class Console(Model):
     async def watchdog_overflow_callback(self) -> None:
         await self.nmi_panic("Hard LOCKUP")
 
+    # The source of the hard LOCKUP NMI: the watchdog's perf counter overflows on `cpu`.
+    def watchdog_counter_overflows(self, cpu: int) -> None:
+        hw_write(self.perf_status[cpu], 1)
+
     def no_panic_yet_on_cpu0(self, cpu: int | None) -> bool:
         return cpu == 0 and self.panic_cpu.value == PANIC_CPU_INVALID
 
@@ -505,7 +542,7 @@ class Console(Model):
 
     events = (
         Event("watchdog IRQ", Kind.IRQ, watchdog_pretimeout, guard=no_panic_yet_on_cpu0),
-        Event("hard LOCKUP NMI", Kind.NMI, watchdog_overflow_callback, guard=printing_on_cpu0),
+        Event("hard LOCKUP NMI", Kind.NMI, watchdog_counter_overflows, guard=printing_on_cpu0),
     )
 
     # -- invariants ---------------------------------------------------------------------

@@ -276,12 +276,20 @@ class Hpet(Model):
             await send_IPI_mask(others, self.sysvec_reboot, "REBOOT_VECTOR")
             if await spin_until_cond_timeout(all_stopped, USEC_PER_SEC):
                 return
-            await send_IPI_mask(await cpumask_read(self.cpus_stop_mask), self.smp_stop_nmi_callback, "NMI", nmi=True)
+            # register_stop_handler(): smp_stop_nmi_callback is the only NMI_LOCAL handler here
+            await send_IPI_mask(await cpumask_read(self.cpus_stop_mask), nmi=True)
             await spin_until_cond_timeout(all_stopped, 10 * USEC_PER_MSEC)
 
     # arch/x86/kernel/smp.c: sysvec_reboot() -> stop_this_cpu()
     async def sysvec_reboot(self) -> None:
         await self.stop_this_cpu()
+
+    # arch/x86/kernel/nmi.c: exc_nmi() -> default_do_nmi() -> nmi_handle(NMI_LOCAL): the
+    # one registered handler, smp_stop_nmi_callback() (it checks stopping_cpu itself)
+    async def exc_nmi(self) -> None:
+        await self.smp_stop_nmi_callback()
+
+    nmi_entry = exc_nmi
 
     # arch/x86/kernel/smp.c: smp_stop_nmi_callback()
     async def smp_stop_nmi_callback(self) -> None:

@@ -326,8 +326,9 @@ class Kdump(Model):
         Event("IRQ4 edge", Kind.IRQ, common_interrupt, guard=serial_can_raise),
         Event("eth0 INTx", Kind.IRQ, eth0_asserts_intx, guard=eth0_can_raise),
         Event("BUG in e1000_intr", Kind.EXC, do_invalid_op, guard=in_eth0_handler_before_eoi),
-        Event("external NMI", Kind.NMI, do_nmi, broadcast=True, guard=no_panic_yet),
+        Event("external NMI", Kind.NMI, broadcast=True, guard=no_panic_yet),
     )
+    nmi_entry = do_nmi
 
     # -- hardware: IO-APIC pin logic and the local APIC's EOI (not kernel code) ---------
     # 82093AA IO-APIC datasheet 3.2.4 (remote IRR), Intel SDM vol. 3 10.8.5 (EOI broadcast
@@ -588,7 +589,7 @@ class Kdump(Model):
         # register_nmi_handler(NMI_LOCAL, crash_nmi_callback, NMI_FLAG_FIRST, "crash")
         await WRITE_ONCE(self.nmi_local_handler, "crash_nmi_callback")
         others = ((1 << NCPUS) - 1) & ~(1 << this_cpu)
-        await send_IPI_mask(others, self.do_nmi, "NMI", nmi=True)  # smp_send_nmi_allbutself()
+        await send_IPI_mask(others, nmi=True)  # smp_send_nmi_allbutself()
         if self.variant == "v4.5-nmi-reason":
             # Kick CPUs looping in NMI context.
             await WRITE_ONCE(self.crash_ipi_issued, 1)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from panicfuzz.cells import Cell, atomic_t, cpumask_t, raw_spinlock_t
 from panicfuzz.kernel import (
+    context_of,
     BUG_ON,
     NSEC_PER_USEC,
     USEC_PER_MSEC,
@@ -405,8 +406,19 @@ class SmpStop(Model):
         nmi = ipi == "IPI_CPU_STOP_NMI" or self.variant == "nmi-only"
         if self.stop_began is None:
             self.stop_began = local_clock()
-        # ipi_handler() -> do_handle_IPI(ipinr)
-        await send_IPI_mask(mask, lambda: self.do_handle_IPI(ipi), ipi, nmi=nmi)
+        # ipi_handler() -> do_handle_IPI(ipinr); a pseudo-NMI SGI runs the NMI entry (below)
+        if nmi:
+            await send_IPI_mask(mask, name=ipi, nmi=True)
+        else:
+            await send_IPI_mask(mask, lambda: self.do_handle_IPI(ipi), ipi)
+
+    # The NMI entry. arm64: gic_handle_irq() -> __gic_handle_nmi() -> ipi_handler(irq):
+    # the SGI acknowledged from the GIC is the IPI; x86: exc_nmi() -> nmi_handle(NMI_LOCAL)
+    # -> smp_stop_nmi_callback(), the one registered handler.
+    def nmi_handler(self, cpu: int):
+        if self.variant == "x86":
+            return self.smp_stop_nmi_callback
+        return lambda: self.do_handle_IPI(context_of(cpu))
 
     # do_handle_IPI(): case IPI_CPU_STOP / IPI_CPU_STOP_NMI (v1, merged); IPI_CPU_STOP and
     # IPI_CPU_CRASH_STOP as separate cases in d7402513c935.
@@ -490,7 +502,7 @@ class SmpStop(Model):
         # if the REBOOT_VECTOR didn't work, try with the NMI
         if not await cpumask_empty(self.cpus_stop_mask):
             trace_printk('pr_emerg("Shutting down cpus with NMI")')
-            await send_IPI_mask(await cpumask_read(self.cpus_stop_mask), self.smp_stop_nmi_callback, "NMI", nmi=True)
+            await send_IPI_mask(await cpumask_read(self.cpus_stop_mask), nmi=True)  # to smp_stop_nmi_callback()
             if wait:
                 while not await cpumask_empty(self.cpus_stop_mask):
                     await cpu_relax()
