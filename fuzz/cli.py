@@ -6,7 +6,8 @@ printed is built in `panicfuzz.render`.
 
 Exit codes: 0 as expected / nothing found, 1 a failure found (or a replay
 that did not behave as checked), 2 bad input (one line naming the file,
-field or value).
+field or value), 70 an internal error of panicfuzz itself (a bug to report;
+never 1, which means a bug of the model was found).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def parser() -> argparse.ArgumentParser:
             "  panicfuzz list\n"
             "  panicfuzz fuzz hpet --variant mainline\n"
             "  panicfuzz replay corpus/hpet/mainline/*.json\n"
-            "  panicfuzz replay corpus/hpet/mainline/*.json --variant panic-cpu-check"
+            "  panicfuzz replay corpus/hpet/mainline/*.json --variant panic-cpu-check\n\n"
+            "exit status: 0 as expected, 1 a failure found, 2 bad input (one line naming the file, field or "
+            "value), 70 an internal error of panicfuzz (a bug of the tool: please report it)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -53,6 +56,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("panicfuzz: interrupted (saved findings are complete files)", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.filename is None:
+            return _internal_error(e)
+        print(f"panicfuzz: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        return _internal_error(e)
+
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h)
+
+
+def _internal_error(e: Exception) -> int:
+    """A bug of panicfuzz itself: never exit 1, which would read as a bug found in the model."""
+    import traceback
+
+    traceback.print_exc(file=sys.stderr)
+    print(
+        f"panicfuzz: internal error: {type(e).__name__}: {e}\n"
+        f"this is a panicfuzz bug, not a finding: please report it with the command line and the traceback above",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

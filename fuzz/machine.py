@@ -213,6 +213,9 @@ class Machine:
         self.goal_reached = False
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
+        # The CPUs the current step raised an interrupt on, for partial-order
+        # reduction (panicfuzz.strategies.exhaustive). None: not recorded.
+        self.footprint: set[int] | None = None
 
     # -- running -----------------------------------------------------------
 
@@ -470,6 +473,8 @@ class Machine:
         NMIs carry no handler and latch: while one with the same vector is
         pending, another merges into it (x86: every NMI; arm64: per SGI).
         """
+        if self.footprint is not None:
+            self.footprint.add(cpu.id)
         if kind is Kind.NMI:
             if handler is not None:
                 raise HarnessBug("an NMI runs the model's NMI entry, not a handler of its sender")

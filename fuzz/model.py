@@ -68,6 +68,16 @@ class Event:
         return lambda: self.handler(model)
 
 
+@attrs.frozen
+class Parameter:
+    """A scenario parameter: the model's class attribute `name` holds its default, `strategy`
+    (Hypothesis) the values a search may draw. See `panicfuzz.scenarios`."""
+
+    name: str
+    strategy: Any  # hypothesis.strategies.SearchStrategy of bool, int or str
+    doc: str = ""
+
+
 class Model:
     """Base class of protocol models. Subclasses set the class attributes."""
 
@@ -77,6 +87,7 @@ class Model:
     variants: ClassVar[tuple[Variant, ...]]
     ncpus: ClassVar[int]
     events: ClassVar[tuple[Event, ...]] = ()
+    parameters: ClassVar[tuple[Parameter, ...]] = ()  # scenario parameters (kernel options, ncpus, ...)
     goal: ClassVar[str | None] = None  # what goal_reached() marks; None: every CPU finishes
     # The NMI entry (a plain async method, e.g. `nmi_entry = exc_nmi`): what every CPU
     # runs for every NMI, whoever sent it (see `nmi_handler`).

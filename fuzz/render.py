@@ -13,6 +13,7 @@ from typing import Any
 
 from .run import RunResult
 from .search import Finding, SearchReport, Verdict
+from .scenarios import bind
 from .timeline import timeline_of
 
 
@@ -86,6 +87,7 @@ def verdict_json(v: Verdict, files: list[str], as_expected: bool) -> dict[str, A
         "distinct_states": v.states,
         "seconds": v.seconds,
         "complete": v.complete,
+        "reduced": v.reduced,
         "findings": [found_json(f, p) for f, p in zip(v.findings, files)],
         "as_expected": as_expected,
     }
@@ -103,7 +105,7 @@ def fuzz_text(model_cls, report: SearchReport, files: list[str], expected, as_ex
     parts = []
     for f, path in zip(report.findings, files):
         first, after = f.first, f.result.size
-        parts.append(timeline_of(model_cls, report.variant, f.result))
+        parts.append(timeline_of(bind(model_cls, f.scenario), report.variant, f.result))
         parts.append(
             f"\nfound after {f.schedules} schedules ({f.seconds:.2f} s, {report.strategy}, seed {report.seed}); "
             f"shrunk from {first.preemptions}p/{first.injected}i/{first.steps} steps "
@@ -137,7 +139,7 @@ def verify_answer(v: Verdict) -> str:
 def verify_text(model_cls, v: Verdict, files: list[str], expected, as_expected: bool) -> str:
     parts = []
     for f, path in zip(v.findings, files):
-        parts.append(timeline_of(model_cls, v.variant, f.result))
+        parts.append(timeline_of(bind(model_cls, f.scenario), v.variant, f.result))
         parts.append(f"\ncounterexample after {f.schedules} schedules ({f.seconds:.2f} s, exhaustive within {bounds(v)})")
         parts.append(f"saved: {path}\nreplay: panicfuzz replay {path}\n")
     stats = f"{v.schedules} schedules, {v.states} distinct states, {v.seconds:.2f} s"

@@ -20,7 +20,9 @@ import attrs
 
 from panicfuzz.shrinkers import shrink
 
+from . import scenarios
 from .model import Model
+from .bare import execute_bare
 from .run import RunResult, execute
 from .strategies import RandomSource, Replay
 from .strategies.exhaustive import Explorer, deepening, execute_cut
@@ -43,6 +45,7 @@ class Finding:
     seconds: float  # wall time until then (a statistic, never an input)
     shrink_seconds: float
     shrink_report: object = None  # panicfuzz.shrinkers.ShrinkReport: passes used, minimality proven
+    scenario: dict = attrs.field(factory=dict)  # the full scenario of the shrunk run (panicfuzz.scenarios)
 
     @property
     def signature(self) -> str:
@@ -69,14 +72,22 @@ def search(
     *,
     strategy: str = "hypothesis",
     max_schedules: int = 1000,
-    seed: int = 0,
+    seed: int | None = 0,
     known: frozenset[str] = frozenset(),
     first_only: bool = False,
     progress: Callable[[int, int], None] | None = None,
     depth: int = 2,
     on_finding: Callable[[Finding], None] | None = None,
+    hypothesis_settings=None,
 ) -> SearchReport:
     """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it.
+
+    A model with parameters (`panicfuzz.scenarios`) that is not bound to a
+    scenario has one drawn with each schedule by the hypothesis strategy; the
+    others run it at its defaults. `hypothesis_settings` (a Hypothesis
+    `settings`, e.g. the current profile) are honoured by the hypothesis
+    strategy: its database and derandomize (`seed=None`: Hypothesis' own
+    randomness); None, the command line's: no database, nothing written.
 
     `on_finding` is called with each finding the moment it is shrunk, before the search goes on
     (so a caller can save it: an interrupt later in the search loses nothing already found).
@@ -88,15 +99,15 @@ def search(
     counts = {"schedules": 0, "steps": 0}
     start = time.perf_counter()
 
-    def run(decisions) -> RunResult:
-        return execute(model_cls, variant, decisions)
+    def run(decisions, scenario: dict | None = None) -> RunResult:
+        return execute_bare(model_cls if scenario is None else scenarios.bind(model_cls, scenario), variant, decisions)
 
     # Runs of the other strategies (and hypothesis' sweep), as one stream that later rounds continue.
     runs: Iterator[RunResult]
     if strategy == "random":
-        runs = (run(RandomSource(seed, i)) for i in itertools.count())
+        runs = (run(RandomSource(seed or 0, i)) for i in itertools.count())
     elif strategy == "pct":
-        runs = _pct_runs(run, PctSearch(seed, depth, model_cls.ncpus))
+        runs = _pct_runs(run, PctSearch(seed or 0, depth, model_cls.ncpus))
     elif strategy == "exhaustive":
         runs = deepening(lambda source: execute_cut(model_cls, variant, source), model_cls)
     else:  # the bounded sweep beside Hypothesis (see panicfuzz.strategies.hypothesis)
@@ -118,15 +129,22 @@ def search(
 
         hit_at: list[tuple[int, float]] = []
         budget = max_schedules - counts["schedules"]
+        bound = model_cls
         if strategy == "hypothesis":
-            found = hypothesis_search(run, max_examples=budget, seed=seed * 1000 + round_no, masked=masked, on_run=on_run, sweep=runs)
+            hit = hypothesis_search(
+                run, max_examples=budget, seed=None if seed is None else seed * 1000 + round_no, masked=masked,
+                on_run=on_run, sweep=runs, scenarios=scenarios.strategy(model_cls), parent=hypothesis_settings,
+                key=_database_key(model_cls, variant, masked),
+            )
+            found, scenario = hit if hit is not None else (None, None)
+            bound = model_cls if scenario is None else scenarios.bind(model_cls, scenario)
         else:
             found = _first_new(runs, budget, masked, on_run)
         if found is None:
             break
-        finding = _shrunk_finding(model_cls, variant, run, found, first[0].size, strategy, seed, *hit_at[0])
+        finding = _shrunk_finding(bound, variant, found, first[0].size, strategy, seed, *hit_at[0])
         findings.append(finding)
-        masked.add(finding.signature)
+        masked.update((finding.signature, found.signature))  # the same bug in the scenario it was found in
         if on_finding is not None:
             on_finding(finding)
         round_no += 1
@@ -144,9 +162,20 @@ def search(
     )
 
 
-def _shrunk_finding(model_cls, variant, run, found: RunResult, first: Size, strategy: str, seed: int, schedules: int, seconds: float) -> Finding:
-    """Shrink a failing run (`shrinkers`) and replay it with its event log, as a Finding."""
+def _database_key(model_cls: type[Model], variant: str, masked: set[str]) -> bytes:
+    """Where Hypothesis' database keeps this search's failing examples: one key per question asked."""
+    return "/".join(["panicfuzz", model_cls.name, variant, scenarios.describe(model_cls), *sorted(masked)]).encode()
+
+
+def _shrunk_finding(model_cls, variant, found: RunResult, first: Size, strategy: str, seed: int, schedules: int, seconds: float) -> Finding:
+    """Shrink a failing run (its scenario first, `scenarios.simplest`, then its trace, `shrinkers`)
+    and replay it with its event log, as a Finding."""
     t0 = time.perf_counter()
+    model_cls, found = scenarios.simplest(model_cls, variant, found)
+
+    def run(decisions) -> RunResult:
+        return execute_bare(model_cls, variant, decisions)
+
     shrunk, report = shrink(run, found, model=model_cls)
     replayed = execute(model_cls, variant, Replay(shrunk.trace), logging=True)
     assert replayed.signature == shrunk.signature, "replay of a shrunk trace diverged"
@@ -161,6 +190,7 @@ def _shrunk_finding(model_cls, variant, run, found: RunResult, first: Size, stra
         seconds=round(seconds, 3),
         shrink_seconds=round(time.perf_counter() - t0, 3),
         shrink_report=report,
+        scenario=scenarios.scenario_of(model_cls),
     )
 
 
@@ -177,6 +207,7 @@ class Verdict:
     seconds: float
     complete: bool  # every schedule within the bounds was explored (or pruned as seen)
     findings: tuple[Finding, ...]
+    reduced: bool = True  # with partial-order reduction (panicfuzz.strategies.exhaustive)
 
     @property
     def holds(self) -> bool:
@@ -193,13 +224,15 @@ def verify(
     first_only: bool = True,
     progress: Callable[[int, int], None] | None = None,
     on_finding: Callable[[Finding], None] | None = None,
+    reduce: bool = True,
 ) -> Verdict:
     """Explore every schedule with at most `preemptions` preemptions and `events` injected events.
 
     `on_finding` is called with each counterexample the moment it is shrunk (as in `search`).
+    `reduce=False` turns the partial-order reduction off (same answer, more schedules).
     """
     start = time.perf_counter()
-    explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events)
+    explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events, reduce=reduce)
     masked: set[str] = set()
     findings: list[Finding] = []
     complete = True
@@ -209,8 +242,7 @@ def verify(
         sig = result.signature
         if sig is not None and sig not in masked:
             elapsed = time.perf_counter() - start
-            run = lambda decisions: execute(model_cls, variant, decisions)  # noqa: E731
-            findings.append(_shrunk_finding(model_cls, variant, run, result, result.size, "exhaustive", 0, explorer.schedules, elapsed))
+            findings.append(_shrunk_finding(model_cls, variant, result, result.size, "exhaustive", 0, explorer.schedules, elapsed))
             masked.add(sig)
             if on_finding is not None:
                 on_finding(findings[-1])
@@ -229,6 +261,7 @@ def verify(
         seconds=round(time.perf_counter() - start, 3),
         complete=complete,
         findings=tuple(findings),
+        reduced=reduce,
     )
 
 

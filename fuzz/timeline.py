@@ -53,5 +53,9 @@ def timeline_of(model_cls: type[Model], variant: str, result: RunResult) -> str:
     """The timeline of one run of `variant`, titled with its verdict and size."""
     model = model_cls(variant)
     labels = [model.cpu_label(i) for i in range(model_cls.ncpus)]
+    from .scenarios import describe
+
     title = headline(model_cls.name, variant, result.outcome.kind, model_cls.ncpus, result.size.as_dict())
+    if scenario := describe(model_cls):  # a model bound to a scenario other than its defaults
+        title += f"   [{scenario}]"
     return render(title, labels, result.log, footer=result.outcome.message)

@@ -10,7 +10,12 @@ events, then fewer other switches, then fewer steps, then the smaller trace.
 
 from __future__ import annotations
 
+import re
+
 import attrs
+
+# A CPU number: ASCII digits, no leading zero, below 10000 (NR_CPUS is at most 8192).
+_CPU = re.compile(r"0|[1-9][0-9]{0,3}", re.ASCII)
 
 
 @attrs.frozen
@@ -39,13 +44,15 @@ Action = Run | Inject
 
 def parse_action(text: str) -> Action:
     """Inverse of str(action). Raises ValueError on malformed text."""
-    if text.startswith("cpu") and text[3:].isdigit():
-        return Run(int(text[3:]))
+    if text.startswith("cpu"):
+        if _CPU.fullmatch(text[3:]):
+            return Run(int(text[3:]))
+        raise ValueError("not an action")
     event, sep, where = text.rpartition("@cpu")
-    if sep and where.isdigit() and event:
+    if sep and _CPU.fullmatch(where) and event:
         return Inject(event, int(where))
     if not text or "@" in text:
-        raise ValueError(f"not an action: {text!r}")
+        raise ValueError("not an action")
     return Inject(text, None)
 
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from panicfuzz import protocols
-from panicfuzz import corpus
+from panicfuzz import corpus, scenarios
 from panicfuzz.run import execute
 from panicfuzz.search import SearchReport, search
 from panicfuzz.strategies import Replay
@@ -48,5 +48,5 @@ def saved_cases(protocol: str, variant: str | None = None) -> list[Path]:
 def replay_on(path: Path, variant: str):
     """Lenient replay of a saved case on `variant` (the fix-survives question)."""
     data = corpus.load(path)
-    model = protocols.load(data["protocol"])
+    model = scenarios.from_record(protocols.load(data["protocol"]), data, str(path))
     return execute(model, variant, Replay(corpus.trace_of(path, data), data["kinds"], strict=False))

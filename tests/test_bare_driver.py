@@ -17,7 +17,10 @@ from panicfuzz.strategies import RandomSource, Replay
 from tests import toys
 
 HPET = protocols.load("hpet")
-MODELS = [(HPET, v.name) for v in HPET.variants] + [
+# Every shipped model: the search, the shrinker and verify run on the bare driver
+# (panicfuzz.search), and every reproducer is replayed on trio before it is saved.
+SHIPPED = [protocols.load(name) for name in protocols.names()]
+MODELS = [(m, v.name) for m in SHIPPED for v in m.variants] + [
     (toys.Flood, "bounded"),
     (toys.Flood, "flood"),
     (toys.Semantics, "base"),

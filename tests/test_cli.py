@@ -72,13 +72,6 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     assert message in err and err.count("\n") == 1
 
 
-def test_replay_names_bad_field(capsys, tmp_path):
-    bad = tmp_path / "x.json"
-    bad.write_text('{"schema": 1, "protocol": "hpet", "variant": "nope", "trace": [], "kinds": "", "failure": {}}')
-    code, _, err = run(capsys, "replay", str(bad))
-    assert code == 2 and "has no variant 'nope'" in err
-
-
 def test_help_teaches(capsys):
     with pytest.raises(SystemExit) as e:
         main(["fuzz", "--help"])

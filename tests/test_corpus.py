@@ -42,41 +42,17 @@ def test_round_trip_replays_identically(tmp_path, finding):
 def test_the_same_bug_is_one_file_and_a_smaller_reproducer_wins(tmp_path, finding):
     model, f = finding
     data = corpus.record(f, model, "timeline")
-    corpus.save(tmp_path, data)
-    bigger = json.loads(json.dumps(data))
+    bigger = json.loads(json.dumps(data))  # the same failure with five idle steps more
+    bigger["trace"] += ["cpu0"] * 5
+    bigger["kinds"] += "d" * 5
     bigger["failure"]["steps"] += 5
     _, written = corpus.save(tmp_path, bigger)
-    assert not written
-    smaller = json.loads(json.dumps(data))
-    smaller["failure"]["steps"] -= 1
-    _, written = corpus.save(tmp_path, smaller)
     assert written
+    _, written = corpus.save(tmp_path, data)
+    assert written
+    _, written = corpus.save(tmp_path, bigger)
+    assert not written
     assert len(list(tmp_path.rglob("*.json"))) == 1
-
-
-@pytest.mark.parametrize(
-    "content, message",
-    [
-        ("{", "not JSON"),
-        ("[]", "expected a JSON object"),
-        ('{"schema": 1}', "missing field 'protocol'"),
-        ('{"schema": 9, "protocol": "hpet", "variant": "mainline", "trace": [], "kinds": "", "failure": {}}', "field 'schema' is 9"),
-        ('{"schema": 1, "protocol": "hpet", "variant": "mainline", "trace": [1], "kinds": "d", "failure": {}}', "field 'trace'"),
-    ],
-)
-def test_bad_files_name_the_file_and_field(tmp_path, content, message):
-    path = tmp_path / "case.json"
-    path.write_text(content)
-    with pytest.raises(corpus.CorpusError) as e:
-        corpus.load(path)
-    assert str(path) in str(e.value) and message in str(e.value)
-
-
-def test_bad_action_names_its_index(tmp_path):
-    path = tmp_path / "case.json"
-    path.write_text('{"schema": 1, "protocol": "hpet", "variant": "mainline", "trace": ["cpu0", "@"], "kinds": "dd", "failure": {}}')
-    with pytest.raises(corpus.CorpusError, match=r"field 'trace'\[1\] is '@'"):
-        corpus.trace_of(path, corpus.load(path))
 
 
 def test_every_protocol_ships_reproducers_for_its_failing_variants():

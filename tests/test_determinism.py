@@ -46,12 +46,16 @@ import hashlib, json, sys
 import panicfuzz.search as s
 for name in sys.argv[1:]:
     __import__(name)  # an unrelated local module full of integer literals
-real, digest = s.execute, hashlib.sha256()
-def recording(model_cls, variant, decisions, **kw):
-    result = real(model_cls, variant, decisions, **kw)
-    digest.update(" ".join(map(str, result.trace)).encode() + b"\\n")
-    return result
-s.execute = recording
+digest = hashlib.sha256()
+def recording(real):
+    def run(model_cls, variant, decisions, **kw):
+        result = real(model_cls, variant, decisions, **kw)
+        digest.update(" ".join(map(str, result.trace)).encode() + b"\\n")
+        return result
+    return run
+for name in ("execute", "execute_bare"):  # every run the search makes, on either driver
+    if hasattr(s, name):
+        setattr(s, name, recording(getattr(s, name)))
 from panicfuzz import protocols
 report = s.search(protocols.load("hpet"), "mainline", max_schedules=300, seed=3)
 print(json.dumps([report.schedules, report.steps, digest.hexdigest(), [f.signature for f in report.findings]]))

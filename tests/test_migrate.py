@@ -21,6 +21,7 @@ def test_migrate_renames_a_stale_signature_and_leaves_a_lost_case_alone(tmp_path
     stale.write_text(json.dumps(data))
     lost = folder / "deadlock-111111111111.json"
     gone = dict(data, trace=["cpu0"], kinds="d")
+    gone["failure"] = dict(data["failure"], signature=lost.stem, preemptions=0, injected_events=0, switches=0, steps=1)
     lost.write_text(json.dumps(gone))
     assert main(["corpus", "migrate", str(stale), str(lost)]) == 1
     out = capsys.readouterr().out

@@ -12,7 +12,7 @@ from panicfuzz.kernel import BUG_ON, READ_ONCE, WRITE_ONCE
 from panicfuzz.model import Model, Variant
 from panicfuzz.run import execute
 from panicfuzz.search import search
-from panicfuzz.strategies import RandomSource
+from panicfuzz.strategies import RandomSource, Replay
 from panicfuzz.strategies.deviations import deviations_of
 from panicfuzz.strategies.exhaustive import execute_cut, minimum
 from panicfuzz.trace import Inject, Run
@@ -176,6 +176,7 @@ def test_cli_shrink_rewrites_a_noisy_case_atomically_and_keeps_sizes(tmp_path, c
     noisy = _noisy_failure(HPET, "mainline", finding.signature, min_preemptions=2)
     data["trace"], data["kinds"] = [str(a) for a in noisy.trace], noisy.kinds
     data["failure"].update(noisy.size.as_dict())
+    data["event_log_sha256"] = execute(HPET, "mainline", Replay(noisy.trace), logging=True).log_digest()
     path = tmp_path / "case.json"
     corpus.write_atomic(path, data)
 

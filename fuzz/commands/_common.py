@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from panicfuzz import protocols
 
-from .. import corpus
+from .. import corpus, scenarios
 from ..errors import UsageError
 from ..model import Model
 from ..search import Finding
@@ -57,7 +57,8 @@ def progress(enabled: bool, label: str, total: int | None) -> Iterator[Callable[
 
 
 def save(root: Path, model_cls: type[Model], finding: Finding) -> str:
-    data = corpus.record(finding, model_cls, timeline_of(model_cls, finding.variant, finding.result))
+    bound = scenarios.bind(model_cls, finding.scenario)
+    data = corpus.record(finding, model_cls, timeline_of(bound, finding.variant, finding.result))
     path, _ = corpus.save(root, data)
     return str(path)
 
@@ -67,9 +68,16 @@ def load_cases(files: Sequence[str], variant: str | None = None) -> list[tuple[P
     cases = []
     for path in map(Path, files):
         data = corpus.load(path)
-        model_cls = model(data["protocol"])
-        variants(model_cls, data["variant"])
+        try:
+            model_cls = model(data["protocol"])
+        except UsageError as e:
+            raise corpus.CorpusError(f"{path}: field 'protocol': {e}") from None
+        try:
+            model_cls = scenarios.from_record(model_cls, data, str(path))
+        except scenarios.ScenarioError as e:
+            raise corpus.CorpusError(str(e)) from None
         if variant is not None:
             variants(model_cls, variant)
+        corpus.check_model(path, data, model_cls)
         cases.append((path, data, model_cls, corpus.trace_of(path, data)))
     return cases

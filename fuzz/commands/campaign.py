@@ -9,6 +9,7 @@ from pathlib import Path
 
 from panicfuzz import protocols
 
+from .. import corpus
 from ..errors import UsageError
 from ..render import dumps
 from ..search import STRATEGIES
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_schedules is None and args.minutes is None:
         raise UsageError("give a budget: --max-schedules N and/or --minutes M")
     root = Path(args.corpus)
+    corpus.check_root(root)
     state = Path(args.state) if args.state else root / ".campaign.json"
     jobs = []
     for name in args.protocols or protocols.names():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from panicfuzz import protocols
 
-from .. import corpus
+from .. import corpus, scenarios
 from ..errors import UsageError
 from ..model import Model
 from ..render import dumps, fuzz_text, one_or_list, report_json
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         for variant in variants(model_cls, args.variant):
             jobs.append((model_cls, variant))
     root = Path(args.corpus)
+    corpus.check_root(root)
     out = []
     unexpected = 0
     found_any = False
@@ -109,9 +110,10 @@ def _known_failure(root: Path, model_cls: type[Model], variant: str, kind: str |
         try:
             data = corpus.load(path)
             trace = corpus.trace_of(path, data)
-        except corpus.CorpusError:
+            bound = scenarios.from_record(model_cls, data, str(path))
+        except (corpus.CorpusError, scenarios.ScenarioError):
             continue
-        result = execute(model_cls, variant, Replay(trace))
+        result = execute(bound, variant, Replay(trace))
         if result.outcome.kind == kind and result.signature == data["failure"]["signature"]:
             return [str(path)]
     return []

@@ -10,13 +10,14 @@ from rich.table import Table
 from panicfuzz import protocols
 
 from ..render import dumps
+from ..scenarios import declared
 
 ORDER = 10
 
 
 def add_parser(sub) -> None:
     s = sub.add_parser("list", help="list protocols, variants and their expected outcomes", description="List every protocol and variant with its expected outcome, failure kind and kernel/LKML source.")
-    s.add_argument("--json", action="store_true", help="print a JSON list of {protocol, variant, expected, expected_kind, source}")
+    s.add_argument("--json", action="store_true", help="print a JSON list of {protocol, variant, expected, expected_kind, source, summary, parameters}")
     s.set_defaults(func=run)
 
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
                     "expected_kind": v.kind,
                     "source": v.source or m.source,
                     "summary": v.summary,
+                    "parameters": declared(m),
                 }
             )
     if args.json:
@@ -45,4 +47,7 @@ def run(args: argparse.Namespace) -> int:
         expected = r["expected"] + (f" ({r['expected_kind']})" if r["expected_kind"] else "")
         table.add_row(r["protocol"], r["variant"], expected, r["summary"], r["source"])
     Console().print(table)
+    for name in dict.fromkeys(r["protocol"] for r in rows):
+        for p in declared(protocols.load(name)):
+            print(f"{name} parameter {p['name']} = {p['default']!r} (a search draws {p['values']}): {p['doc']}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import corpus
 from ..render import dumps, failure_json, replay_text
 from ..run import execute
 from ..strategies import Replay
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         if args.variant is None or args.variant == data["variant"]:
             variant = data["variant"]
             result = execute(model_cls, variant, Replay(trace), logging=True)
+            corpus.check_replay(path, data, result)
             reproduced = result.signature == saved_sig
             identical = reproduced and result.log_digest() == data.get("event_log_sha256")
             ok = reproduced and identical

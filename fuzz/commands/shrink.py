@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import corpus
+from .. import corpus, scenarios
 from ..render import dumps, shrink_text
 from ..run import RunResult, execute
 from ..search import Finding
@@ -52,19 +52,23 @@ def run(args: argparse.Namespace) -> int:
     from panicfuzz.shrinkers import shrink
 
     cases = load_cases(args.files)
+    for path, *_ in cases:
+        corpus.check_root(path.parent)
     results = []
     bad = 0
     for path, data, model_cls, trace in cases:
         variant = data["variant"]
         saved_sig = data["failure"]["signature"]
-        found = execute(model_cls, variant, Replay(trace))
-        if found.signature != saved_sig:
+        found = execute(model_cls, variant, Replay(trace), logging=True)
+        corpus.check_replay(path, data, found)
+        if found.signature != saved_sig or found.log_digest() != data["event_log_sha256"]:
             bad += 1
             got = found.signature or "no failure"
-            entry = {"file": str(path), "reproduced": False, "error": f"replay gives {got}, not {saved_sig}"}
+            why = f"replay gives {got}, not {saved_sig}" if got != saved_sig else "the event log differs"
+            entry = {"file": str(path), "reproduced": False, "error": why}
             results.append(entry)
             if not args.json:
-                print(f"{path}: NOT reproduced (replay gives {got}, not {saved_sig}); left unchanged")
+                print(f"{path}: NOT reproduced identically ({why}); left unchanged")
             continue
 
         def run_one(decisions, model_cls=model_cls, variant=variant) -> RunResult:
@@ -87,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 seconds=data.get("found", {}).get("seconds", 0.0),
                 shrink_seconds=report.seconds,
                 shrink_report=report,
+                scenario=scenarios.scenario_of(model_cls),
             )
             new = corpus.record(finding, model_cls, timeline_of(model_cls, variant, replayed))
             new["found"] = data.get("found", new["found"])

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import corpus
 from ..errors import UsageError
 from ..render import dumps, one_or_list, verdict_json, verify_text
 from ..search import verify
@@ -22,7 +23,8 @@ def add_parser(sub) -> None:
         description=(
             "Explore EVERY schedule of PROTOCOL's variant with at most K preemptions (a switch away from a CPU "
             "that could still run) and E injected events, depth first, pruning a machine state already explored "
-            "with at least the same remaining budget. The answer is either a counterexample (shrunk, printed and "
+            "with at least the same remaining budget, and skipping an injected event where it only commutes with "
+            "steps of other CPUs (partial-order reduction; --no-reduction turns it off). The answer is either a counterexample (shrunk, printed and "
             "saved like a `fuzz` finding) or \"holds within K preemptions and E injected events\", with the "
             "number of schedules run and of distinct states seen. Bugs that need more preemptions or events than "
             "the bounds are not seen: raise the bounds to strengthen the claim (cost grows roughly as "
@@ -40,6 +42,12 @@ def add_parser(sub) -> None:
     s.add_argument("--preemptions", type=int, default=2, metavar="K", help="preemption bound (default: %(default)s)")
     s.add_argument("--events", type=int, metavar="E", help="injected-event bound (default: the same as K)")
     s.add_argument("--max-schedules", type=int, metavar="N", help="give up (inconclusive) after N schedules; default: no limit")
+    s.add_argument(
+        "--no-reduction",
+        dest="reduce",
+        action="store_false",
+        help="turn partial-order reduction off: the same answer from more schedules (for comparison)",
+    )
     s.add_argument("--all", action="store_true", help="keep exploring after a counterexample: every distinct failure within the bounds")
     s.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="DIR", help="where counterexamples are saved (default: %(default)s)")
     s.add_argument("--json", action="store_true", help="print a JSON report instead of timelines")
@@ -56,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     model_cls = model(args.protocol)
     jobs = variants(model_cls, args.variant)
     root = Path(args.corpus)
+    corpus.check_root(root)
     out = []
     codes = []
     for variant in jobs:
@@ -70,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 first_only=not args.all,
                 progress=on_progress,
                 on_finding=lambda f: files.append(save(root, model_cls, f)),
+                reduce=args.reduce,
             )
         expected = model_cls.variant_info(variant)
         code = 1 if verdict.findings else (0 if verdict.complete else 3)

@@ -19,6 +19,31 @@ result (`execute_cut`). Hang and livelock verdicts depend on the step count
 (the fair continuation starts at `max_steps`), which the fingerprint leaves
 out: under pruning they are not complete; deadlocks, invariant failures and
 model errors are.
+
+Partial-order reduction (`reduce`, on by default): sleep sets (Godefroid,
+"Partial-Order Methods for the Verification of Concurrent Systems", LNCS
+1032, 1996). An alternative explored at a decision falls asleep for its
+later siblings and stays asleep down their subtrees while it commutes with
+what they do; an asleep action is never taken, because the same
+(state, last CPU, remaining budget) was reached in the subtree explored
+first. Dependence comes from the targets of each injection, the CPUs each
+step raised an interrupt on (`Machine.footprint`) and from the bounds: a swap must keep who ran last and every decision's cost, since a
+bound makes otherwise independent steps dependent (Coons, Musuvathi &
+McKinley, "Bounded partial-order reduction", OOPSLA 2013). So two steps of
+different CPUs never commute here (their order decides who ran last, hence
+which later switch is a preemption); what commutes is an injected event with
+a step of a CPU it does not target (the step raises nothing on a target, the
+CPU that ran last is not a blocked target, the clock does not jump), and two
+injections of different events on different CPUs. Guards of injectable
+events must not read pending interrupts (they read cells and CPU flags). A
+state is pruned by its fingerprint only when it was explored with at least
+the same budget and no more actions asleep (a sleep set stored with each
+visit, as Godefroid's stateful search does). A differential test checks
+every shipped model: the same failure signatures with and without the
+reduction (tests/test_reduction.py). The dynamic variants (Flanagan &
+Godefroid, POPL 2005; source sets and wakeup trees, Abdulla et al., POPL
+2014) would need steps of different CPUs to commute, which the preemption
+bound forbids; they would pay in an unbounded search.
 """
 
 from __future__ import annotations
@@ -29,7 +54,8 @@ import attrs
 
 from ..fingerprint import fingerprint
 from ..machine import NondeterministicModel, Outcome
-from ..run import RunResult, execute
+from ..bare import execute_bare
+from ..run import RunResult
 from ..trace import Action, Inject, Run
 
 
@@ -42,9 +68,10 @@ class CutOff(BaseException):
 
 
 def execute_cut(model_cls, variant: str, decisions, **kw) -> RunResult:
-    """`execute`, where a run ended by `CutOff` gives its partial result (outcome: held)."""
+    """`execute` (on the bare driver: the same run, faster), where a run ended by `CutOff`
+    gives its partial result (outcome: held)."""
     try:
-        return execute(model_cls, variant, decisions, **kw)
+        return execute_bare(model_cls, variant, decisions, **kw)
     except CutOff as cut:
         return cut.result
 
@@ -53,27 +80,42 @@ def execute_cut(model_cls, variant: str, decisions, **kw) -> RunResult:
 class Branch:
     """One decision on the DFS path."""
 
+    actions: tuple[Action, ...]  # what was on offer, default first
     kinds: str  # per enabled action: d/p/s/i
     chosen: int
     budget: tuple[int, int]  # (preemptions, events) left before this decision
+    last: int  # the CPU that ran last (whose preemption a switch is)
+    last_runnable: bool
+    now: int  # virtual time at this decision
+    # Sleep set (Godefroid 1996): alternatives whose whole future is explored
+    # from an equivalent (state, last CPU, budget) elsewhere -> for a Run, what
+    # was on offer right after it there (None for an injection).
+    sleep: dict = attrs.field(factory=dict)
+    # Alternatives explored from here -> what was on offer right after each.
+    done: dict = attrs.field(factory=dict)
 
     def left_after(self, j: int) -> tuple[int, int]:
         p, e = self.budget
         k = self.kinds[j]
         return (p - (k == "p"), e - (k == "i"))
 
+    def open(self, j: int) -> bool:
+        return min(self.left_after(j)) >= 0 and self.actions[j] not in self.sleep
+
 
 class Explorer:
-    def __init__(self, run: Callable[[object], RunResult], *, preemptions: int, events: int, prune: bool = True):
+    def __init__(self, run: Callable[[object], RunResult], *, preemptions: int, events: int, prune: bool = True, reduce: bool = True):
         self.run = run
         self.bound = (preemptions, events)
         self.prune = prune
+        self.reduce = reduce
         # The DFS path: one Branch per decision of the last run, root first.
         self.path: list[Branch] = []
-        # fingerprint -> budgets it was explored with (none dominates another)
-        self.seen: dict[tuple, list[tuple[int, int]]] = {}
+        # (fingerprint, last CPU) -> [(budget, sleep set)] it was explored with (none dominates another)
+        self.seen: dict[tuple, list[tuple[tuple[int, int], frozenset]]] = {}
         self.schedules = 0
         self.pruned = 0
+        self.slept = 0  # alternatives skipped as asleep
         self.clipped = False  # an alternative was skipped for the bounds
 
     @property
@@ -81,7 +123,7 @@ class Explorer:
         return len(self.seen)
 
     def runs(self) -> Iterator[RunResult]:
-        """Every schedule within the bounds, in DFS order (default first)."""
+        """Every schedule within the bounds, in DFS order (default first), up to the reduction."""
         prefix: list[int] | None = []
         while prefix is not None:
             result = self.run(_DfsSource(self, prefix))
@@ -92,21 +134,70 @@ class Explorer:
     def _advance(self) -> list[int] | None:
         while self.path:
             b = self.path[-1]
+            b.done.setdefault(b.actions[b.chosen], frozenset())
             for j in range(b.chosen + 1, len(b.kinds)):
-                if min(b.left_after(j)) >= 0:
+                if b.actions[j] in b.sleep:
+                    self.slept += 1
+                elif min(b.left_after(j)) >= 0:
                     b.chosen = j
                     return [x.chosen for x in self.path]
-                self.clipped = True
+                else:
+                    self.clipped = True
             self.path.pop()
         return None
 
-    def visit(self, key: tuple, budget: tuple[int, int]) -> bool:
-        """Record a state; False when it was explored before with as much budget."""
+    def visit(self, key: tuple, budget: tuple[int, int], sleep: frozenset = frozenset()) -> bool:
+        """Record a state; False when it was explored before with as much budget and no more asleep."""
         seen = self.seen.setdefault(key, [])
-        if any(p >= budget[0] and e >= budget[1] for p, e in seen):
+        if any(p >= budget[0] and e >= budget[1] and z <= sleep for (p, e), z in seen):
             return False
-        seen[:] = [(p, e) for p, e in seen if not (budget[0] >= p and budget[1] >= e)] + [budget]
+        seen[:] = [(b, z) for b, z in seen if not (budget[0] >= b[0] and budget[1] >= b[1] and sleep <= z)] + [(budget, sleep)]
         return True
+
+
+def _targets(action: Inject, ncpus: int) -> frozenset[int]:
+    return frozenset(range(ncpus)) if action.cpu is None else frozenset((action.cpu,))
+
+
+def _inherited(parent: Branch, machine, footprint: set[int] | None) -> dict:
+    """The sleep set after the parent's chosen action `x`: what stays asleep across it.
+
+    Only swaps that keep (state, last CPU, budget) are used, so the preemption
+    and event bounds stay sound (the bound makes otherwise independent steps
+    dependent: Coons, Musuvathi & McKinley, OOPSLA 2013). An injection (which
+    changes neither the running CPU nor who ran last) commutes with a step of
+    a CPU it does not target, if that step raises nothing on a target, the
+    CPU that ran last is not a target blocked until then (its preemption
+    would be counted differently), and the clock did not jump. A step never
+    commutes with another CPU's step here: the order decides who ran last.
+    """
+    x = parent.actions[parent.chosen]
+    if machine.now != parent.now:
+        return {}
+    candidates = dict(parent.sleep)
+    candidates.update((a, offered) for a, offered in parent.done.items() if a != x)
+    if not candidates:
+        return {}
+    n = len(machine.cpus)
+    out = {}
+    if isinstance(x, Run):
+        for t in candidates:
+            if isinstance(t, Run) or footprint is None:
+                continue
+            tt = _targets(t, n)
+            if x.cpu in tt or footprint & tt or (parent.last in tt and not parent.last_runnable):
+                continue
+            out[t] = None
+    else:
+        xt = _targets(x, n)
+        for t, offered in candidates.items():
+            if isinstance(t, Run):
+                if t.cpu in xt or offered is None or x not in offered:
+                    continue
+            elif t.event == x.event or _targets(t, n) & xt:
+                continue
+            out[t] = offered if isinstance(t, Run) else None
+    return out
 
 
 class _DfsSource:
@@ -117,22 +208,44 @@ class _DfsSource:
     def choose(self, machine, enabled: list[Action]) -> Action:
         depth = len(machine.trace)
         path = self.ex.path
+        reduce = self.ex.reduce
         if depth < len(self.prefix):
             if len(enabled) != len(path[depth].kinds):
                 raise NondeterministicModel(f"model nondeterministic at decision {depth}: is the model fully deterministic?")
+            if reduce and depth == len(self.prefix) - 1:
+                machine.footprint = set()
             return enabled[self.prefix[depth]]
+        footprint, machine.footprint = machine.footprint, (set() if reduce else None)
         del path[depth:]
-        budget = path[-1].left_after(path[-1].chosen) if path else self.ex.bound
-        preempt = "p" if enabled[0] == Run(machine.last) else "s"
-        branch = Branch("d" + "".join("i" if isinstance(a, Inject) else preempt for a in enabled[1:]), 0, budget)
+        parent = path[-1] if path else None
+        if parent is not None and reduce:
+            parent.done[parent.actions[parent.chosen]] = frozenset(enabled)
+        budget = parent.left_after(parent.chosen) if parent is not None else self.ex.bound
+        sleep = _inherited(parent, machine, footprint) if parent is not None and reduce else {}
+        last_runnable = enabled[0] == Run(machine.last)
+        preempt = "p" if last_runnable else "s"
+        kinds = "d" + "".join("i" if isinstance(a, Inject) else preempt for a in enabled[1:])
+        branch = Branch(tuple(enabled), kinds, 0, budget, machine.last, last_runnable, machine.now, sleep)
         # Only a state with a choice left is worth a fingerprint: a straight run
         # from a seen state reaches a seen branching state anyway.
         choice = any(min(branch.left_after(j)) >= 0 for j in range(1, len(enabled)))
-        if choice and self.ex.prune and not self.ex.visit((fingerprint(machine), machine.last), budget):
-            self.ex.pruned += 1
-            raise CutOff(RunResult(Outcome(None, "pruned"), tuple(machine.trace), "".join(machine.kinds)))
+        if choice and self.ex.prune and not self.ex.visit((fingerprint(machine), machine.last), budget, frozenset(sleep)):
+            self._cut(machine)
+        j = next((j for j in range(len(enabled)) if branch.open(j)), None)
+        if j is None:  # everything on offer is asleep: explored elsewhere
+            self.ex.slept += 1
+            self._cut(machine)
+        for skipped in range(j):
+            if enabled[skipped] in sleep:
+                self.ex.slept += 1
+        branch.chosen = j
         path.append(branch)
-        return enabled[0]
+        return enabled[j]
+
+    def _cut(self, machine):
+        self.ex.pruned += 1
+        machine.footprint = None
+        raise CutOff(RunResult(Outcome(None, "pruned"), tuple(machine.trace), "".join(machine.kinds)))
 
 
 def event_capacity(model_cls) -> int:

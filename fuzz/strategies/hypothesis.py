@@ -93,68 +93,105 @@ class _Hit(BaseException):
     the answer, whichever source (Hypothesis' seed, or the sweep) produced it.
     """
 
-    def __init__(self, result: RunResult | None):
+    def __init__(self, hit: tuple[RunResult, dict | None] | None):
         super().__init__("search over")
-        self.result = result
+        self.hit = hit
+
+
+SEEDS = st.integers(0, 2**64 - 1)
 
 
 def hypothesis_search(
-    run: Callable[[Dice], RunResult],
+    run: Callable[[Dice, dict | None], RunResult],
     *,
     max_examples: int,
-    seed: int,
+    seed: int | None,
     masked: set[str],
     on_run: Callable[[RunResult], None],
     sweep: Iterator[RunResult] | None = None,
-) -> RunResult | None:
-    """The first failing run with a new signature, or None (unshrunk: see `shrinkers`).
+    scenarios: st.SearchStrategy[dict] | None = None,
+    parent: settings | None = None,
+    key: bytes | None = None,
+) -> tuple[RunResult, dict | None] | None:
+    """The first failing run with a new signature and its scenario, or None (unshrunk: see `shrinkers`).
 
-    `sweep` yields the runs of the bounded sweep; the caller keeps it across
-    rounds. `max_examples` counts every run, of either source.
+    `run(dice, scenario)` runs one schedule; with `scenarios`, each example
+    draws a scenario before its seed (None: the model as given). `sweep`
+    yields the runs of the bounded sweep (in the model as given); the caller
+    keeps it across rounds. `max_examples` counts every run, of either source.
+
+    `parent` None (the command line): no database, Hypothesis' randomness
+    from `seed` alone. Otherwise Hypothesis' settings (a profile) are
+    honoured: its database under `key` (a failing example is saved there
+    and replayed first next time), `derandomize` when `seed` is None, its
+    phases but shrinking (the trace passes shrink).
     """
     spent = 0
+    hits: dict[tuple, RunResult] = {}
 
-    def take(result: RunResult) -> None:
+    def take(result: RunResult) -> bool:
+        """Count one run; whether it is the failure searched for. Ends the search when the budget is spent."""
         nonlocal spent
         spent += 1
         on_run(result)
         if result.signature is not None and result.signature not in masked:
-            raise _Hit(result)
+            return True
         if spent >= max_examples:
             raise _Hit(None)
-
-    def test(example: int) -> bool:
-        nonlocal sweep
-        if example == 0:
-            return False  # Hypothesis' first example: run below, before its engine started
-        take(run(dice(example)))
-        if sweep is not None and spent >= SWEEP_AFTER and spent % (SWEEP_EVERY + 1) == 0:
-            result = next(sweep, None)
-            if result is None:
-                sweep = None  # complete
-            else:
-                take(result)
         return False
 
-    quiet = settings(
-        max_examples=max_examples,
-        database=None,
-        deadline=None,
-        derandomize=False,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        verbosity=Verbosity.quiet,
-    )
+    def split(example) -> tuple[dict | None, int]:
+        return example if scenarios is not None else (None, example)
+
+    def ident(example) -> tuple:
+        scenario, n = split(example)
+        return (tuple(sorted(scenario.items())) if scenario else None, n)
+
+    def test(example) -> bool:
+        nonlocal sweep
+        k = ident(example)
+        if k in hits:  # Hypothesis replaying the failure it found, or the first example run below
+            return hits[k] is not None
+        scenario, n = split(example)
+        result = run(dice(n), scenario)
+        if take(result):
+            hits[k] = result
+            return True
+        if sweep is not None and spent >= SWEEP_AFTER and spent % (SWEEP_EVERY + 1) == 0:
+            swept = next(sweep, None)
+            if swept is None:
+                sweep = None  # complete
+            elif take(swept):
+                raise _Hit((swept, None))
+        return False
+
+    quiet = dict(deadline=None, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet)
+    if parent is None:
+        config = settings(max_examples=max_examples, database=None, derandomize=False, phases=[Phase.generate], **quiet)
+    else:
+        phases = [p for p in parent.phases if p is not Phase.shrink and p is not Phase.explain]
+        config = settings(parent, max_examples=max_examples, phases=phases, **quiet)
+    strategy = SEEDS if scenarios is None else st.tuples(scenarios, SEEDS)
     try:
         if max_examples < 1:
             return None
-        # Hypothesis' first example is always the simplest, 0: run it before
-        # paying for Hypothesis' engine (about 1 ms per search).
-        take(run(dice(0)))
+        # Hypothesis' first example is always the simplest (the defaults, seed 0): run it
+        # before paying for Hypothesis' engine (about 1 ms per search).
+        first = 0 if scenarios is None else (_simplest(scenarios), 0)
+        result = run(dice(0), split(first)[0])
+        hits[ident(first)] = result if take(result) else None
+        if hits[ident(first)] is not None:
+            return result, split(first)[0]
         with isolated():
-            find(st.integers(0, 2**64 - 1), test, settings=quiet, random=random.Random(seed))
+            found = find(strategy, test, settings=config, random=None if seed is None else random.Random(seed), database_key=key)
+        return hits[ident(found)], split(found)[0]
     except _Hit as hit:
-        return hit.result
+        return hit.hit
     except NoSuchExample:
-        pass
-    return None
+        return None
+
+
+def _simplest(strategy: st.SearchStrategy):
+    """The example Hypothesis tries first (the shrink target of every draw)."""
+    with isolated():
+        return find(strategy, lambda _: True, settings=settings(database=None, phases=[Phase.generate], max_examples=1))
