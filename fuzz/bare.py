@@ -25,6 +25,7 @@ from typing import Any
 from .machine import Cpu, Machine, Outcome, _current_machine
 from .model import Model
 from .run import RunResult
+from .watchdog import watching
 
 
 class _Park:
@@ -53,7 +54,8 @@ class BareMachine(Machine):
 
     def run(self) -> Outcome:
         # A fresh context per run, as trio.run gives each run its own.
-        return contextvars.copy_context().run(self._drive)
+        with watching(self):
+            return contextvars.copy_context().run(self._drive)
 
     def _drive(self) -> Outcome:
         _current_machine.set(self)

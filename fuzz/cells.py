@@ -58,3 +58,7 @@ class cpumask_t(Cell):  # noqa: N801 - kernel name
 @attrs.define(eq=False)
 class DeviceCounter(Cell):
     """A free-running device counter (HPET main counter): each `readl` returns the next tick."""
+
+
+class mutex(raw_spinlock_t):  # noqa: N801 - kernel name (struct mutex)
+    """A sleeping lock; `value` is the owning CPU's task or None (see `panicfuzz.kernel.mutex_lock`)."""

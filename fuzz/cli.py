@@ -35,7 +35,9 @@ def parser() -> argparse.ArgumentParser:
             "  panicfuzz replay corpus/hpet/mainline/*.json\n"
             "  panicfuzz replay corpus/hpet/mainline/*.json --variant panic-cpu-check\n\n"
             "exit status: 0 as expected, 1 a failure found, 2 bad input (one line naming the file, field or "
-            "value), 70 an internal error of panicfuzz (a bug of the tool: please report it)"
+            "value), 70 an internal error of panicfuzz (a bug of the tool: please report it)\n\n"
+            "environment: PANICFUZZ_STEP_BUDGET=S (default 10): seconds a model's local code may run between two "
+            "schedule points before the watchdog reports it as a model error (stuck at file:line)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

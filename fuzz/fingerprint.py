@@ -55,6 +55,8 @@ def fingerprint(m: Machine) -> tuple:
 
 
 def _cpu_state(m: Machine, cpu: Cpu) -> tuple:
+    if cpu.done:  # a finished CPU: nothing about it can matter any more
+        return (True,)
     w = cpu.wait
     if isinstance(w, (Sleep, Poll)):
         wait = (type(w).__name__, _remaining(m, w.deadline), tuple(c.name for c in getattr(w, "cells", ())))

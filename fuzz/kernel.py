@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Awaitable, Callable
 
-from .cells import Cell, DeviceCounter, cpumask_t, raw_spinlock_t
+from .cells import Cell, DeviceCounter, cpumask_t, mutex, raw_spinlock_t
 from .machine import IDLE, NMI_VECTOR, Halt, Kind, Machine, Poll, Sleep, Spin, Violation, _is_model_code, current_machine
 
 NSEC_PER_USEC = 1_000
@@ -556,3 +556,74 @@ def irqs_disabled_on(cpu: int) -> bool:
     An IRQ raised on a CPU whose interrupts are on is taken at that CPU's next step.
     """
     return current_machine().cpus[cpu].irqs_off
+
+
+# -- mutexes (sleeping locks with an owner) ------------------------------------------
+
+
+async def mutex_trylock(lock: mutex) -> bool:
+    """Take the mutex if it is free; returns whether it did (kernel/locking/mutex.c)."""
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    return _trylock(m, cpu, lock, "mutex_trylock")
+
+
+async def mutex_lock(lock: mutex) -> None:
+    """Sleep until the mutex is free, then own it.
+
+    One task runs per CPU, so the waiter's CPU waits with it: a CPU blocked
+    here is woken by the owner's unlock, exactly like a spinner, and an owner
+    that never unlocks (stopped, halted) leaves it waiting for good: a deadlock.
+    """
+    m, cpu = _here()
+    while True:
+        await m.schedule_point(cpu)
+        if _trylock(m, cpu, lock, "mutex_lock"):
+            return
+        _relax(m, cpu)
+
+
+async def mutex_unlock(lock: mutex) -> None:
+    """Release the mutex; only its owner may (DEBUG_MUTEXES: invariant `mutex-not-owner`)."""
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    BUG_ON(lock.value != cpu.id, "mutex-not-owner", f"mutex_unlock(&{lock}) on CPU{cpu.id}, owned by {lock.value}")
+    lock.value = None
+    m.note_write(cpu, lock)
+    m.event(cpu, f"mutex_unlock(&{lock})")
+
+
+async def mutex_is_locked(lock: mutex) -> bool:
+    m, cpu = _here()
+    await m.schedule_point(cpu)
+    m.note_read(cpu, lock, lock.value)
+    m.event(cpu, f"mutex_is_locked(&{lock}) = {int(lock.value is not None)}")
+    return lock.value is not None
+
+
+# -- the rest of the spin_lock_irq* family ------------------------------------------------
+
+
+async def spin_lock_irq(lock: raw_spinlock_t) -> None:
+    """local_irq_disable() then spin for the lock."""
+    await local_irq_disable()
+    await raw_spin_lock(lock)
+
+
+async def spin_unlock_irq(lock: raw_spinlock_t) -> None:
+    await raw_spin_unlock(lock)
+    await local_irq_enable()
+
+
+async def spin_trylock_irqsave(lock: raw_spinlock_t) -> tuple[bool, bool]:
+    """local_irq_save(), then one trylock; on failure the flags are restored. Returns (taken, flags)."""
+    flags = await local_irq_save()
+    if await raw_spin_trylock(lock):
+        return True, flags
+    await local_irq_restore(flags)
+    return False, flags
+
+
+raw_spin_lock_irq = spin_lock_irq
+raw_spin_unlock_irq = spin_unlock_irq
+raw_spin_trylock_irqsave = spin_trylock_irqsave

@@ -36,6 +36,7 @@ import trio
 
 from .cells import Cell, raw_spinlock_t
 from .trace import Action, Inject, Run
+from .watchdog import Stuck, watching
 
 if TYPE_CHECKING:
     from .model import Model
@@ -221,7 +222,8 @@ class Machine:
 
     def run(self) -> Outcome:
         try:
-            trio.run(self._main)
+            with watching(self):
+                trio.run(self._main)
         except BaseExceptionGroup as group:  # re-raise the original error, not the group
             raise group.exceptions[0] from None
         if self.outcome is None:
@@ -263,6 +265,10 @@ class Machine:
             self._finish(Outcome("model-error", str(e), ("nondeterministic",)))
         except HarnessBug:
             raise
+        except Stuck as e:  # local code that never reached a schedule point (panicfuzz.watchdog)
+            where = _model_location(e)
+            file, _, func = where.partition(":")
+            self._finish(Outcome("model-error", f"stuck at {where}: {e}", ("model-error", "stuck", file, func.partition(" in ")[2])))
         except Exception as e:  # a bug in the model, not in the protocol
             where = _model_location(e)
             self._finish(

@@ -20,7 +20,7 @@ import attrs
 
 from panicfuzz.shrinkers import shrink
 
-from . import scenarios
+from . import scenarios, watchdog
 from .model import Model
 from .bare import execute_bare
 from .run import RunResult, execute
@@ -148,7 +148,7 @@ def search(
         if on_finding is not None:
             on_finding(finding)
         round_no += 1
-        if first_only:
+        if first_only or watchdog.is_stuck(found.outcome):  # a stuck model: every run may cost a budget
             break
     return SearchReport(
         protocol=model_cls.name,
@@ -171,12 +171,15 @@ def _shrunk_finding(model_cls, variant, found: RunResult, first: Size, strategy:
     """Shrink a failing run (its scenario first, `scenarios.simplest`, then its trace, `shrinkers`)
     and replay it with its event log, as a Finding."""
     t0 = time.perf_counter()
-    model_cls, found = scenarios.simplest(model_cls, variant, found)
+    if watchdog.is_stuck(found.outcome):  # every candidate run could cost a watchdog budget: kept as found
+        shrunk, report = found, None
+    else:
+        model_cls, found = scenarios.simplest(model_cls, variant, found)
 
-    def run(decisions) -> RunResult:
-        return execute_bare(model_cls, variant, decisions)
+        def run(decisions) -> RunResult:
+            return execute_bare(model_cls, variant, decisions)
 
-    shrunk, report = shrink(run, found, model=model_cls)
+        shrunk, report = shrink(run, found, model=model_cls)
     replayed = execute(model_cls, variant, Replay(shrunk.trace), logging=True)
     assert replayed.signature == shrunk.signature, "replay of a shrunk trace diverged"
     return Finding(
@@ -246,7 +249,7 @@ def verify(
             masked.add(sig)
             if on_finding is not None:
                 on_finding(findings[-1])
-            if first_only:
+            if first_only or watchdog.is_stuck(result.outcome):
                 break
         if max_schedules is not None and explorer.schedules >= max_schedules:
             complete = False

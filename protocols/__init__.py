@@ -29,7 +29,7 @@ def load(name: str) -> type[Model]:
 
 @functools.cache
 def _modules() -> tuple[str, ...]:
-    return tuple(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
+    return tuple(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_") and not info.ispkg)
 
 
 def names() -> list[str]:

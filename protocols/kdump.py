@@ -1,17 +1,16 @@
 """x86 kdump crash shutdown: NMI shoot-down vs ioapic_lock, the kdump kernel's
 first interrupts, and the external-NMI nmi_reason_lock case (seed 003).
 
-Kernel code modelled:
-  arch/x86/kernel/crash.c       native_machine_crash_shutdown(), kdump_nmi_shootdown_cpus(),
-                                kdump_nmi_callback()                       (v3.3; v3.9+ for zap-locks)
-  arch/x86/kernel/reboot.c      nmi_shootdown_cpus(), crash_nmi_callback(),
-                                run_crash_ipi_callback()                   (v3.3; v4.5)
+Kernel code modelled: the crash path (native_machine_crash_shutdown(), the NMI
+shoot-down, crash_nmi_callback(), machine_kexec()) and the NMI chain (do_nmi(),
+default_do_nmi(), nmi_reason_lock, io_check_error()) are blocks.crash and blocks.nmi,
+at each variant's kernel version (v3.3, v3.9 for zap-locks, v4.4, v4.5); this module
+adds the APICs, the IRQ path and the kdump kernel's first steps:
   arch/x86/kernel/apic/io_apic.c ioapic_read_entry(), ioapic_write_entry(), clear_IO_APIC_pin(),
                                 clear_IO_APIC(), disable_IO_APIC(), enable_IO_APIC(),
                                 setup_IO_APIC(), ioapic_zap_locks(), ack_apic_edge()
   arch/x86/kernel/apic/apic.c   lapic_shutdown(), disable_local_APIC(), setup_local_APIC()
   arch/x86/kernel/irq.c         do_IRQ();  kernel/irq/chip.c handle_edge_irq(), handle_fasteoi_irq()
-  arch/x86/kernel/nmi.c         do_nmi(), default_do_nmi(), io_check_error()  (v3.3..v4.4; v4.5)
   arch/x86/kernel/smpboot.c     native_smp_prepare_cpus(): setup_local_APIC(); enable_IO_APIC();
                                 ...; smpboot_setup_io_apic() -> setup_IO_APIC()  (v3.3)
 Threads: "[PATCH] x86, kdump: No need to disable ioapic in crash path", Don Zickus,
@@ -78,45 +77,36 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
-from panicfuzz.cells import Cell, atomic_t, cpumask_t, raw_spinlock_t
+from panicfuzz.cells import Cell, raw_spinlock_t
 from panicfuzz.kernel import (
     USEC_PER_SEC,
     BUG_ON,
     READ_ONCE,
     WRITE_ONCE,
-    atomic_cmpxchg,
-    atomic_dec,
-    atomic_read,
-    atomic_set,
-    context_of,
-    cpu_relax,
-    cpumask_read,
-    cpumask_set_cpu,
     goal_reached,
     halt,
     irqs_disabled_on,
-    local_irq_disable,
     local_irq_enable,
     local_irq_restore,
     local_irq_save,
     raw_spin_lock,
     raw_spin_lock_init,
-    raw_spin_trylock,
     raw_spin_unlock,
     send_IPI,
-    send_IPI_mask,
     smp_processor_id,
     spin_until_cond_timeout,
     trace_printk,
 )
 from panicfuzz.machine import Kind
-from panicfuzz.model import Event, Model, Variant
+from panicfuzz.model import Event, Variant
+
+from .blocks.crash import X86Crash
+from .blocks.nmi import NMI_REASON_IOCHK
+from .blocks.panic import PANIC_CPU_INVALID
 
 NCPUS = 2
 CPU_IRQ = 0  # Don's CPU0: takes the device interrupt, holds ioapic_lock
 CPU_CRASH = 1  # Don's CPU4: crashes, shoots the others down, boots the kdump kernel
-PANIC_CPU_INVALID = -1
-
 
 
 class Vector(int):
@@ -133,12 +123,15 @@ ETH0_VECTOR = Vector(0x41)
 KDUMP_ETH0_VECTOR = Vector(0x51)  # the kdump kernel assigns eth0 its own vector
 NO_IRQ = -1
 
-NMI_REASON_SERR = 0x80  # arch/x86/include/asm/mach_traps.h
-NMI_REASON_IOCHK = 0x40
-NMI_REASON_MASK = NMI_REASON_SERR | NMI_REASON_IOCHK
-
-KDUMP_VARIANTS = ("v3.3", "no-ioapic-disable", "ioapic-before-lapic", "zap-locks")
 NMI_VARIANTS = ("pre-4.5-nmi-reason", "v4.5-nmi-reason")
+VERSIONS = {
+    "v3.3": (3, 3),
+    "no-ioapic-disable": (3, 3),
+    "ioapic-before-lapic": (3, 3),
+    "zap-locks": (3, 9),
+    "pre-4.5-nmi-reason": (4, 4),
+    "v4.5-nmi-reason": (4, 5),
+}
 
 
 class IO_APIC_route_entry(NamedTuple):  # noqa: N801 - kernel name
@@ -161,7 +154,7 @@ class IO_APIC_route_entry(NamedTuple):  # noqa: N801 - kernel name
         )
 
 
-class Kdump(Model):
+class Kdump(X86Crash):
     name = "kdump"
     seed = 3
     source = (
@@ -232,15 +225,10 @@ class Kdump(Model):
         self.lapic_isr = [Cell(f"CPU{c} APIC_ISR", None) for c in range(NCPUS)]
         # per-CPU vector_irq[] of the crashed kernel (CPU0 takes ttyS0, CPU1 eth0)
         self.vector_irq = {SERIAL_VECTOR: Cell("vector_irq[0x31]", SERIAL_IRQ), ETH0_VECTOR: Cell("vector_irq[0x41]", ETH0_IRQ)}
-        # -- crash path (crashed kernel) --
-        self.panic_cpu = atomic_t("panic_cpu", PANIC_CPU_INVALID)
-        self.crashing_cpu = Cell("crashing_cpu", -1)
-        self.nmi_local_handler = Cell("nmi_desc[NMI_LOCAL]", None)
-        self.waiting_for_crash_ipi = atomic_t("waiting_for_crash_ipi")
-        self.crash_ipi_issued = Cell("crash_ipi_issued", 0)
-        self.crash_notes = cpumask_t("crash_notes saved")
-        self.nmi_reason_lock = raw_spinlock_t("nmi_reason_lock")
-        self.nmi_reason_port = Cell("NMI_REASON_PORT", NMI_REASON_IOCHK if self.nmi_scenario else 0)
+        # -- the crash path and the NMI chain are blocks.crash's; the external NMI's reason --
+        self.nmi_reason_port.value = NMI_REASON_IOCHK if self.nmi_scenario else 0
+        self.kernel_version = VERSIONS[variant]
+        self.crash_disables_ioapic = variant not in ("no-ioapic-disable", "ioapic-before-lapic")
         # -- the kdump kernel (its own memory) --
         self.kdump_kernel = Cell("kdump kernel running", 0)
         self.kdump_ioapic_lock = raw_spinlock_t("ioapic_lock (kdump)")
@@ -318,17 +306,12 @@ class Kdump(Model):
     async def do_invalid_op(self) -> None:
         await self.panic("Fatal exception in interrupt")
 
-    # arch/x86/kernel/nmi.c do_nmi(): every NMI (IPI or external) enters here
-    async def do_nmi(self) -> None:
-        await self.default_do_nmi()
-
     events = (
         Event("IRQ4 edge", Kind.IRQ, common_interrupt, guard=serial_can_raise),
         Event("eth0 INTx", Kind.IRQ, eth0_asserts_intx, guard=eth0_can_raise),
         Event("BUG in e1000_intr", Kind.EXC, do_invalid_op, guard=in_eth0_handler_before_eoi),
         Event("external NMI", Kind.NMI, broadcast=True, guard=no_panic_yet),
     )
-    nmi_entry = do_nmi
 
     # -- hardware: IO-APIC pin logic and the local APIC's EOI (not kernel code) ---------
     # 82093AA IO-APIC datasheet 3.2.4 (remote IRR), Intel SDM vol. 3 10.8.5 (EOI broadcast
@@ -525,132 +508,6 @@ class Kdump(Model):
         irqs = self.kdump_eth0_irqs if self.kdump_kernel.value else self.eth0_irqs
         await WRITE_ONCE(irqs, irqs.value + 1)
 
-    # -- kernel/panic.c, kernel/kexec.c (v3.3) --------------------------------------------
-
-    # kernel/panic.c panic(): only the first CPU goes on (v4.5 panic_cpu; v3.3 panic_lock)
-    async def panic(self, msg: str) -> None:
-        await local_irq_disable()
-        this_cpu = smp_processor_id()
-        old = await atomic_cmpxchg(self.panic_cpu, PANIC_CPU_INVALID, this_cpu)
-        if old != PANIC_CPU_INVALID and old != this_cpu:
-            await halt("panic_smp_self_stop")
-        # printk("Kernel panic - not syncing: %s"): seed 001's model
-        await self.crash_kexec()
-
-    # kernel/kexec.c crash_kexec(): mutex_trylock(&kexec_mutex), crash_setup_regs(),
-    # crash_save_vmcoreinfo(), machine_crash_shutdown(), machine_kexec()
-    async def crash_kexec(self) -> None:
-        await self.machine_crash_shutdown()
-        await self.machine_kexec()
-
-    # arch/x86/kernel/reboot.c machine_crash_shutdown(): machine_ops.crash_shutdown(regs)
-    async def machine_crash_shutdown(self) -> None:
-        await self.native_machine_crash_shutdown()
-
-    # -- arch/x86/kernel/crash.c ---------------------------------------------------------
-
-    # crash.c native_machine_crash_shutdown() (v3.3; zap-locks: v3.9+; nmi-reason: v4.4/v4.5)
-    async def native_machine_crash_shutdown(self) -> None:
-        await local_irq_disable()
-        await self.kdump_nmi_shootdown_cpus()
-        # cpu_emergency_vmxoff(); cpu_emergency_svm_disable(): this CPU only
-        await self.lapic_shutdown()
-        if self.variant in ("v3.3", "zap-locks") or self.nmi_scenario:
-            if self.variant != "v3.3":
-                # "Prevent crash_kexec() from deadlocking on ioapic_lock."
-                await self.ioapic_zap_locks()
-            await self.disable_IO_APIC()
-        # hpet_disable(): not modelled
-        await self.crash_save_cpu(smp_processor_id())
-
-    # crash.c kdump_nmi_shootdown_cpus()
-    async def kdump_nmi_shootdown_cpus(self) -> None:
-        await self.nmi_shootdown_cpus()
-        await self.disable_local_APIC()
-
-    # crash.c kdump_nmi_callback(): crash_save_cpu(regs, cpu); vmxoff; disable_local_APIC()
-    async def kdump_nmi_callback(self) -> None:
-        await self.crash_save_cpu(smp_processor_id())
-        await self.disable_local_APIC()
-
-    # kernel/kexec.c crash_save_cpu(): the CPU's registers into its crash note
-    async def crash_save_cpu(self, cpu: int) -> None:
-        await cpumask_set_cpu(cpu, self.crash_notes)
-
-    # -- arch/x86/kernel/reboot.c ---------------------------------------------------------
-
-    # reboot.c nmi_shootdown_cpus() (v3.3; crash_ipi_issued from v4.5)
-    async def nmi_shootdown_cpus(self) -> None:
-        await local_irq_disable()
-        this_cpu = smp_processor_id()
-        await WRITE_ONCE(self.crashing_cpu, this_cpu)
-        # shootdown_callback = kdump_nmi_callback (only caller here)
-        await atomic_set(self.waiting_for_crash_ipi, NCPUS - 1)
-        # register_nmi_handler(NMI_LOCAL, crash_nmi_callback, NMI_FLAG_FIRST, "crash")
-        await WRITE_ONCE(self.nmi_local_handler, "crash_nmi_callback")
-        others = ((1 << NCPUS) - 1) & ~(1 << this_cpu)
-        await send_IPI_mask(others, nmi=True)  # smp_send_nmi_allbutself()
-        if self.variant == "v4.5-nmi-reason":
-            # Kick CPUs looping in NMI context.
-            await WRITE_ONCE(self.crash_ipi_issued, 1)
-
-        async def all_stopped() -> bool:
-            return await atomic_read(self.waiting_for_crash_ipi) <= 0
-
-        # msecs = 1000; while (atomic_read(&waiting_for_crash_ipi) > 0 && msecs) mdelay(1)
-        await spin_until_cond_timeout(all_stopped, USEC_PER_SEC)
-        # Leave the nmi callback set
-
-    # reboot.c crash_nmi_callback(): halt in NMI context for good
-    async def crash_nmi_callback(self) -> bool:
-        cpu = smp_processor_id()
-        if cpu == await READ_ONCE(self.crashing_cpu):
-            return True  # NMI_HANDLED
-        await local_irq_disable()
-        await self.kdump_nmi_callback()  # shootdown_callback(cpu, regs)
-        await atomic_dec(self.waiting_for_crash_ipi)
-        await halt("crash_nmi_callback")  # halt(); for (;;) cpu_relax();
-        return True
-
-    # reboot.c run_crash_ipi_callback() (v4.5)
-    async def run_crash_ipi_callback(self) -> None:
-        if await READ_ONCE(self.crash_ipi_issued):
-            await self.crash_nmi_callback()
-
-    # -- arch/x86/kernel/nmi.c --------------------------------------------------------------
-
-    # nmi.c default_do_nmi() (v3.3..v4.4; v4.5: trylock + run_crash_ipi_callback())
-    async def default_do_nmi(self) -> None:
-        if await self.nmi_handle():
-            return
-        # Non-CPU-specific NMI: NMI sources can be processed on any CPU
-        if self.variant == "v4.5-nmi-reason":
-            while not await raw_spin_trylock(self.nmi_reason_lock):
-                await self.run_crash_ipi_callback()
-                await cpu_relax()
-        else:
-            await raw_spin_lock(self.nmi_reason_lock)
-        reason = await READ_ONCE(self.nmi_reason_port)  # x86_platform.get_nmi_reason()
-        if reason & NMI_REASON_MASK:
-            if reason & NMI_REASON_IOCHK:
-                await self.io_check_error()
-            await raw_spin_unlock(self.nmi_reason_lock)
-            return
-        await raw_spin_unlock(self.nmi_reason_lock)
-        # unknown_nmi_error(): not reached in this model
-
-    # nmi.c nmi_handle(NMI_LOCAL): the registered handlers (crash_nmi_callback once set)
-    async def nmi_handle(self) -> bool:
-        handler = await READ_ONCE(self.nmi_local_handler)
-        if handler is None:
-            return False
-        return await self.crash_nmi_callback()
-
-    # nmi.c io_check_error(): with panic_on_io_nmi (v4.5: nmi_panic())
-    async def io_check_error(self) -> None:
-        # pr_emerg("NMI: IOCK error (debug interrupt?) for reason %02x on CPU %d.\n")
-        await self.panic("NMI IOCK error: Not continuing")
-
     # -- arch/x86/kernel/apic/apic.c ----------------------------------------------------------
 
     # apic.c disable_local_APIC(): clear_local_APIC(); SPIV &= ~APIC_SPIV_APIC_ENABLED
@@ -673,32 +530,16 @@ class Kdump(Model):
             await self.ack_APIC_irq(isr, True)  # the held TMR bit: the EOI is broadcast
         await WRITE_ONCE(self.lapic_enabled[cpu], 1)
 
-    # -- machine_kexec and the kdump kernel ----------------------------------------------------
-
-    # arch/x86/kernel/machine_kexec_64.c machine_kexec(): relocate_kernel -> purgatory ->
-    # the kdump kernel. The registers of every other CPU must be in the dump by now.
-    async def machine_kexec(self) -> None:
-        saved = await cpumask_read(self.crash_notes)
-        me = smp_processor_id()
-        for cpu in range(NCPUS):
-            BUG_ON(
-                cpu != me and not saved >> cpu & 1,
-                "crash-regs-lost",
-                f"machine_kexec() on CPU{me}: CPU{cpu}'s registers are not in the crash dump; it never ran "
-                f"crash_nmi_callback() (it is in {context_of(cpu)}: the shoot-down NMI stays latched "
-                "while a CPU is inside an NMI handler)",
-            )
-        if self.nmi_scenario:
-            await goal_reached("machine_kexec() with every CPU's registers saved")
-            return
-        await WRITE_ONCE(self.kdump_kernel, 1)
-        await self.kdump_kernel_boot()
-
+    # -- the kdump kernel (blocks.crash's machine_kexec() jumps here) ---------------------------
     # The kdump kernel on the crashing CPU (maxcpus=1); the other CPUs stay where the
     # crashed kernel left them. init/main.c start_kernel() enables interrupts long before
     # native_smp_prepare_cpus() (v3.3): setup_local_APIC(); enable_IO_APIC(); ...
     # setup_IO_APIC(). Eric's order (ioapic-before-lapic): the IO-APIC first.
     async def kdump_kernel_boot(self) -> None:
+        if self.nmi_scenario:
+            await goal_reached("machine_kexec() with every CPU's registers saved")
+            return
+        await WRITE_ONCE(self.kdump_kernel, 1)
         await local_irq_enable()  # start_kernel(): local_irq_enable()
         if self.variant == "ioapic-before-lapic":
             await self.enable_IO_APIC()

@@ -14,8 +14,9 @@ from panicfuzz import corpus
 from panicfuzz.cli import main
 from tests.support import CORPUS
 
-SHIPPED = CORPUS / "hpet" / "mainline" / "deadlock-5647f1bbf8b5.json"  # 26 actions, 25 steps
+SHIPPED = CORPUS / "hpet" / "mainline" / "deadlock-5647f1bbf8b5.json"
 BASE = json.loads(SHIPPED.read_text())
+N, STEPS = len(BASE["trace"]), BASE["failure"]["steps"]  # actions, steps
 
 
 def changed(edit):
@@ -48,9 +49,9 @@ CASES = [
     ("trace-int", changed(lambda d: d["trace"].__setitem__(3, 1)), "field 'trace[3]' is 1, expected an action string"),
     ("trace-arabic-digit", changed(lambda d: d["trace"].__setitem__(3, "cpu\u0661")), "field 'trace[3]' is \"cpu\u0661\", not an action"),
     ("trace-5000-digits", changed(lambda d: d["trace"].__setitem__(3, "cpu" + "9" * 5000)), "field 'trace[3]' is \"cpu99999"),
-    ("kinds-short", changed(lambda d: d.update(kinds=d["kinds"][:-1])), "field 'kinds' has 25 letters for 26 trace actions"),
+    ("kinds-short", changed(lambda d: d.update(kinds=d["kinds"][:-1])), f"field 'kinds' has {N - 1} letters for {N} trace actions"),
     ("kinds-letter", changed(lambda d: d.update(kinds="x" + d["kinds"][1:])), "field 'kinds' is \"xdddidd"),
-    ("steps-wrong", changed(lambda d: d["failure"].update(steps=30)), "field 'failure.steps' is 30, but trace and kinds have 25"),
+    ("steps-wrong", changed(lambda d: d["failure"].update(steps=30)), f"field 'failure.steps' is 30, but trace and kinds have {STEPS}"),
     ("steps-negative", changed(lambda d: d["failure"].update(steps=-1)), "field 'failure.steps' is -1, expected an integer from 0"),
     ("steps-float", changed(lambda d: d["failure"].update(steps=25.0)), "field 'failure.steps' is 25.0"),
     ("ncpus-huge", raw('"ncpus": 2', '"ncpus": 1' + "0" * 200), "field 'config.ncpus' is 1000000000"),
@@ -79,7 +80,7 @@ CASES = [
     ("trace-cpu-missing", changed(lambda d: d["trace"].__setitem__(25, "cpu7")), "field 'trace[25]' is \"cpu7\": hpet has 2 CPUs"),
     ("trace-event-missing", changed(lambda d: d["trace"].__setitem__(4, "#XX@cpu0")), "field 'trace[4]' is \"#XX@cpu0\": hpet has no event \"#XX\""),
     # what only a replay can say (corpus.check_replay)
-    ("trace-longer", changed(longer), "field 'trace[26]' onward is never used: the run ends after 26 of 126 actions"),
+    ("trace-longer", changed(longer), f"field 'trace[{N}]' onward is never used: the run ends after {N} of {N + 100} actions"),
 ]
 
 

@@ -211,7 +211,7 @@ def test_v4_5_the_cpu_spinning_in_nmi_answers_the_shoot_down():
     lines = [text for _, _, _, text in result.log]
     assert in_order(
         lines,
-        ["raw_spin_trylock(&nmi_reason_lock) = 0", "run_crash_ipi_callback()", "crash_nmi_callback()", "READ crash_notes saved = {0,1}", "goal:"],
+        ["raw_spin_trylock(&nmi_reason_lock) = 0", "run_crash_ipi_callback()", "crash_nmi_callback()", "READ_ONCE(crash_notes) = {crash_notes[0]=NMI regs, crash_notes[1]=regs of panic()}", "goal:"],
     )
 
 

@@ -3,6 +3,7 @@ corpus writes respect the umask and leave nothing behind."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from panicfuzz import corpus
 from panicfuzz.cli import EXIT_INTERNAL, main
 from panicfuzz.machine import HarnessBug
 from tests.support import CORPUS
+from tests.toys import Stuck
 
 SHIPPED = CORPUS / "hpet" / "mainline" / "deadlock-5647f1bbf8b5.json"
 
@@ -105,3 +107,29 @@ def test_the_directory_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real(fd))
     corpus.write_atomic(tmp_path / "x.json", json.loads(SHIPPED.read_text()))
     assert synced[-1] == str(tmp_path) and synced[0].endswith(".tmp")
+
+
+WATCHED = """
+import json, time
+from panicfuzz.search import search
+from tests.toys import Stuck
+t0 = time.monotonic()
+report = search(Stuck, "spins", max_schedules=1000, seed=0)
+print(json.dumps({"seconds": time.monotonic() - t0, "schedules": report.schedules,
+                  "outcomes": [[f.result.outcome.kind, f.result.outcome.message] for f in report.findings]}))
+"""
+
+
+def test_the_watchdog_turns_a_model_that_never_yields_into_a_model_error():
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PANICFUZZ_STEP_BUDGET="0.2")
+    done = subprocess.run([sys.executable, "-c", WATCHED], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    ((kind, message),) = report["outcomes"]
+    assert kind == "model-error"
+    lines, first = inspect.getsourcelines(Stuck.spin_forever)
+    loop = [first + i for i, line in enumerate(lines) if line.strip() in ("while True:", "n += 1")]
+    assert message in [f"stuck at toys.py:{n} in spin_forever(): no schedule point for 0.2 s (Python code that never awaits "
+                       "a primitive; $PANICFUZZ_STEP_BUDGET sets the budget)" for n in loop]
+    assert report["schedules"] < 1000  # the search stopped at the stuck model: each stuck run costs a budget

@@ -266,3 +266,27 @@ class NmiVector(Model):
         hw_write(self.perf_status, 1)
 
     events = (Event("watchdog NMI", Kind.NMI, pmu_overflows, guard=lambda self, cpu: cpu == 0),)
+
+
+class Stuck(Model):
+    """CPU1 runs local code that never reaches a schedule point: the watchdog's model error."""
+
+    name = "toy-stuck"
+    seed = 108
+    ncpus = 2
+    variants = (Variant("spins", "fails", "CPU1 loops without a primitive once CPU0 set the flag", kind="model-error"),)
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.flag = Cell("flag", 0)
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 0:
+            await WRITE_ONCE(self.flag, 1)
+        elif await READ_ONCE(self.flag):
+            self.spin_forever()
+
+    def spin_forever(self) -> None:
+        n = 0
+        while True:
+            n += 1

@@ -11,7 +11,7 @@ bounding (Musuvathi & Qadeer, PLDI 2007).
 Pruning: at every new decision that still offers a choice within the
 bounds, the source fingerprints the whole machine state (`panicfuzz.fingerprint`)
 with the CPU that ran last (it decides the default action and so what a
-preemption is). A state seen before with at least the same remaining (K, E)
+preemption is), unless that CPU has finished (then every switch is free). A state seen before with at least the same remaining (K, E)
 budget has its whole future explored already (DFS finishes a state's subtree
 before it leaves it), so the run ends there: the source raises `CutOff`,
 which unwinds the machine like a failure does and hands back the partial
@@ -53,7 +53,7 @@ from typing import Callable, Iterator
 import attrs
 
 from ..fingerprint import fingerprint
-from ..machine import NondeterministicModel, Outcome
+from ..machine import Kind, NondeterministicModel, Outcome, Poll, Spin
 from ..bare import execute_bare
 from ..run import RunResult
 from ..trace import Action, Inject, Run
@@ -87,6 +87,7 @@ class Branch:
     last: int  # the CPU that ran last (whose preemption a switch is)
     last_runnable: bool
     now: int  # virtual time at this decision
+    flags: tuple  # per CPU: (irqs off, NMIs blocked, spinning): what a masked interrupt commutes with
     # Sleep set (Godefroid 1996): alternatives whose whole future is explored
     # from an equivalent (state, last CPU, budget) elsewhere -> for a Run, what
     # was on offer right after it there (None for an injection).
@@ -168,8 +169,11 @@ def _inherited(parent: Branch, machine, footprint: set[int] | None) -> dict:
     changes neither the running CPU nor who ran last) commutes with a step of
     a CPU it does not target, if that step raises nothing on a target, the
     CPU that ran last is not a target blocked until then (its preemption
-    would be counted differently), and the clock did not jump. A step never
-    commutes with another CPU's step here: the order decides who ran last.
+    would be counted differently), and the clock did not jump; and with a
+    step of its target while it is masked there (an IRQ with interrupts off,
+    an NMI while NMIs are blocked), neither side spinning (raising an
+    interrupt wakes a spinner). A step never commutes with another CPU's step
+    here: the order decides who ran last.
     """
     x = parent.actions[parent.chosen]
     if machine.now != parent.now:
@@ -185,7 +189,9 @@ def _inherited(parent: Branch, machine, footprint: set[int] | None) -> dict:
             if isinstance(t, Run) or footprint is None:
                 continue
             tt = _targets(t, n)
-            if x.cpu in tt or footprint & tt or (parent.last in tt and not parent.last_runnable):
+            if footprint & tt or (parent.last in tt and not parent.last_runnable):
+                continue
+            if x.cpu in tt and not (t.cpu is not None and _masked_across(machine, parent, t)):
                 continue
             out[t] = None
     else:
@@ -198,6 +204,21 @@ def _inherited(parent: Branch, machine, footprint: set[int] | None) -> dict:
                 continue
             out[t] = offered if isinstance(t, Run) else None
     return out
+
+
+def _flags(machine) -> tuple:
+    return tuple((c.irqs_off, c.nmi_blocked, isinstance(c.wait, (Spin, Poll))) for c in machine.cpus)
+
+
+def _masked_across(machine, parent: Branch, t: Inject) -> bool:
+    """Whether injection `t` stays undelivered through its target's step from `parent`, and
+    raising it wakes no spinner before or after (so it commutes with that step)."""
+    kind = machine.model.event(t.event).kind
+    if kind not in (Kind.IRQ, Kind.NMI):
+        return False
+    irqs_off, nmi_blocked, spinning = parent.flags[t.cpu]
+    masked = irqs_off if kind is Kind.IRQ else nmi_blocked
+    return masked and not spinning and not isinstance(machine.cpus[t.cpu].wait, (Spin, Poll))
 
 
 class _DfsSource:
@@ -225,11 +246,14 @@ class _DfsSource:
         last_runnable = enabled[0] == Run(machine.last)
         preempt = "p" if last_runnable else "s"
         kinds = "d" + "".join("i" if isinstance(a, Inject) else preempt for a in enabled[1:])
-        branch = Branch(tuple(enabled), kinds, 0, budget, machine.last, last_runnable, machine.now, sleep)
+        branch = Branch(tuple(enabled), kinds, 0, budget, machine.last, last_runnable, machine.now, _flags(machine) if reduce else (), sleep)
         # Only a state with a choice left is worth a fingerprint: a straight run
         # from a seen state reaches a seen branching state anyway.
         choice = any(min(branch.left_after(j)) >= 0 for j in range(1, len(enabled)))
-        if choice and self.ex.prune and not self.ex.visit((fingerprint(machine), machine.last), budget, frozenset(sleep)):
+        # Who ran last matters only while it can run again (a switch away from it is a
+        # preemption then); a finished CPU changes no cost, only the order of the offers.
+        last = None if machine.cpus[machine.last].done else machine.last
+        if choice and self.ex.prune and not self.ex.visit((fingerprint(machine), last), budget, frozenset(sleep)):
             self._cut(machine)
         j = next((j for j in range(len(enabled)) if branch.open(j)), None)
         if j is None:  # everything on offer is asleep: explored elsewhere
