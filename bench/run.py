@@ -23,7 +23,16 @@ Sections
               plus the cost of an empty trio.run(), to show where time goes.
   verify      every variant expected to hold, bounded exhaustive search
               within 2 preemptions and 2 injected events (--quick: 1 and 1,
-              with a schedule cap).
+              with a schedule cap), with and without partial-order reduction:
+              verify.<variant>.{reduced,plain}.{schedules,states,seconds} and
+              the reduction factor.
+  e2e         every variant expected to fail: seconds (wall and CPU) from the
+              start of the default search to a saved, proven-minimal
+              reproducer (`bench/e2e_job.py`, 5 seeds, --quick 3), on this
+              tree and on the --baseline revision exported from git ("today's
+              figure"), run interleaved under the same load.
+
+    python bench/run.py [--quick] --section e2e|throughput|verify|finding --json OUT
 """
 
 from __future__ import annotations
@@ -49,8 +58,8 @@ STRATEGIES = [("hypothesis", 0), ("random", 0), ("pct", 1), ("pct", 2), ("pct", 
 PROFILES = {
     # seeds; schedule budget per search; verify bounds and schedule cap; schedule cap of
     # each exhaustive-minimum computation; schedules per throughput measurement
-    "quick": {"seeds": 3, "budget": 200, "verify": (1, 1), "verify_cap": 300, "minimum_cap": 300, "tput": 100},
-    "full": {"seeds": 10, "budget": 2000, "verify": (2, 2), "verify_cap": 2_000_000, "minimum_cap": 400_000, "tput": 500},
+    "quick": {"seeds": 3, "budget": 200, "verify": (1, 1), "verify_cap": 5000, "minimum_cap": 300, "tput": 100, "e2e_seeds": 3},
+    "full": {"seeds": 10, "budget": 2000, "verify": (2, 2), "verify_cap": 2_000_000, "minimum_cap": 400_000, "tput": 500, "e2e_seeds": 5},
 }
 
 
@@ -172,6 +181,7 @@ def job_throughput(args: tuple) -> dict:
         trio.run(nothing)
     out["empty_trio_run_ms"] = round((time.perf_counter() - t0) / n * 1000, 3)
     out["ratio"] = round(out["trio"]["schedules_per_s"] / out["bare"]["schedules_per_s"], 2)
+    out["trio_shared_run"]["ratio"] = round(out["trio_shared_run"]["schedules_per_s"] / out["bare"]["schedules_per_s"], 2)
     per_trio = 1000 / out["trio"]["schedules_per_s"]
     per_bare = 1000 / out["bare"]["schedules_per_s"]
     out["ms_per_schedule"] = {"trio": round(per_trio, 3), "bare": round(per_bare, 3)}
@@ -193,13 +203,16 @@ def job_throughput(args: tuple) -> dict:
 def job_verify(args: tuple) -> dict:
     from panicfuzz.search import verify
 
-    protocol, variant, k, e, cap = args
+    protocol, variant, k, e, cap, reduce = args
     model = _model(protocol)
-    v = verify(model, variant, preemptions=k, events=e, max_schedules=cap)
+    c0 = time.process_time()
+    v = verify(model, variant, preemptions=k, events=e, max_schedules=cap, reduce=reduce)
     answer = "counterexample" if v.findings else ("holds" if v.complete else "inconclusive")
     return {
         "protocol": protocol,
         "variant": variant,
+        "reduced": reduce,
+        "cpu_seconds": round(time.process_time() - c0, 2),
         "bounds": [k, e],
         "answer": answer,
         "schedules": v.schedules,
@@ -284,16 +297,34 @@ def throughput_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def verify_table(rows: list[dict]) -> str:
-    lines = ["| protocol/variant | bounds K/E | answer | schedules | distinct states | seconds |", "|---|---|---|---|---|---|"]
+def verify_json(rows: list[dict]) -> dict:
+    """verify.<protocol/variant>.{reduced,plain}.{schedules,states,seconds}, and the reduction factor."""
+    out: dict = {}
     for r in rows:
+        entry = out.setdefault(f"{r['protocol']}/{r['variant']}", {"bounds": r["bounds"]})
+        entry["reduced" if r["reduced"] else "plain"] = {k: r[k] for k in ("answer", "schedules", "states", "seconds", "cpu_seconds")}
+    for entry in out.values():
+        red, plain = entry["reduced"], entry["plain"]
+        entry["answer"] = red["answer"] if red["answer"] == plain["answer"] else f"DISAGREE: {red['answer']} / {plain['answer']}"
+        entry["reduction_factor"] = round(plain["schedules"] / max(1, red["schedules"]), 2)
+    return out
+
+
+def verify_table(rows: dict) -> str:
+    lines = [
+        "| protocol/variant | bounds K/E | answer | reduced: schedules | states | s (CPU s) | plain: schedules | states | s (CPU s) | factor |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, r in rows.items():
+        red, plain = r["reduced"], r["plain"]
         lines.append(
-            f"| {r['protocol']}/{r['variant']} | {r['bounds'][0]}/{r['bounds'][1]} | {r['answer']} | {r['schedules']} | {r['states']} | {r['seconds']} |"
+            f"| {key} | {r['bounds'][0]}/{r['bounds'][1]} | {r['answer']} | {red['schedules']} | {red['states']} | {red['seconds']} ({red['cpu_seconds']}) | "
+            f"{plain['schedules']} | {plain['states']} | {plain['seconds']} ({plain['cpu_seconds']}) | {r['reduction_factor']} |"
         )
     return "\n".join(lines)
 
 
-def targets(summary: list[dict], tput: list[dict], ver: list[dict], seeds: int) -> list[str]:
+def targets(summary: list[dict]) -> list[str]:
     out = []
     for key in sorted({(s["protocol"], s["variant"]) for s in summary}):
         by = {s["strategy"]: s for s in summary if (s["protocol"], s["variant"]) == key}
@@ -315,10 +346,6 @@ def targets(summary: list[dict], tput: list[dict], ver: list[dict], seeds: int) 
                 out.append(f"  {s['strategy']}: {s['minimum_known'] - s['at_minimum']} reproducer(s) ABOVE the exhaustive minimum")
             if s["minimum_known"] < s["found"]:
                 out.append(f"  {s['strategy']}: {s['found'] - s['minimum_known']} reproducer(s) whose minimum was not computed within the cap")
-    for r in tput:
-        out.append(f"- {r['protocol']} throughput trio/bare = {r['ratio']} ({'met' if r['ratio'] >= 0.5 else 'MISSED'}; trio adds {r['trio_overhead_ms']} ms per schedule, of which trio.run() alone {r['empty_trio_run_ms']} ms)")
-    for r in ver:
-        out.append(f"- verify {r['protocol']}/{r['variant']} within {r['bounds'][0]}/{r['bounds'][1]}: {r['answer']}")
     return out
 
 
@@ -345,83 +372,149 @@ def _indexed(args: tuple):
     return i, fn(job)
 
 
+SECTIONS = ("finding", "throughput", "verify", "e2e")
+# The tree "today's figure" of the e2e section is measured on: main before issue 17's speed work.
+BASELINE = "83ee7ea"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer seeds and schedules, smaller verify bounds (< 2 min on 2 cores)")
     p.add_argument("--json", metavar="OUT", help="write every measurement here (default: bench/results[-quick].json)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)")
     p.add_argument("--protocol", action="append", help="only this protocol (repeatable)")
+    p.add_argument("--section", action="append", choices=SECTIONS, help="only this section (repeatable; default: all)")
+    p.add_argument("--baseline", default=BASELINE, metavar="REV", help="git revision of the e2e section's 'today' figures (default: %(default)s)")
     args = p.parse_args(argv)
+    sections = args.section or list(SECTIONS)
     prof = PROFILES["quick" if args.quick else "full"]
     t0 = time.perf_counter()
     models, skipped = discover(args.protocol)
     fails = [(m.name, v.name) for m in models.values() for v in m.variants if v.expected == "fails"]
     holds = [(m.name, v.name) for m in models.values() for v in m.variants if v.expected == "holds"]
-
-    search_jobs = []
-    for protocol, variant in fails:
-        for strategy, depth in STRATEGIES:
-            seeds = [0] if strategy == "exhaustive" else range(prof["seeds"])
-            search_jobs += [(protocol, variant, strategy, depth, seed, prof["budget"]) for seed in seeds]
-    k, e = prof["verify"]
-    verify_jobs = [(protocol, variant, k, e, prof["verify_cap"]) for protocol, variant in holds]
+    out: dict = {"profile": "quick" if args.quick else "full", "settings": prof, "sections": sections, "skipped": skipped}
+    report = [f"# panicfuzz bench ({out['profile']}; sections: {', '.join(sections)}; {args.jobs} workers)", ""]
+    report += [f"- skipped protocol `{name}`: {why}" for name, why in skipped.items()]
+    targets_out: list[str] = []
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(args.jobs, initializer=warm_up) as pool:
-        # Throughput first, one model at a time, so nothing else competes for the CPUs.
-        tput = [job_throughput((name, prof["tput"])) for name in models]
-        _note(f"throughput measured ({time.perf_counter() - t0:.0f} s)")
-        rows = _mapped(pool, job_search, search_jobs, "searches", t0)
-        sigs = sorted({(r["protocol"], r["variant"], r["signature"]) for r in rows if r.get("found")})
-        by_variant: dict[tuple[str, str], list[str]] = {}
-        for protocol, variant, sig in sigs:
-            by_variant.setdefault((protocol, variant), []).append(sig)
-        jobs = [(*key, found, prof["minimum_cap"]) for key, found in by_variant.items()]
-        mins = [m for ms in _mapped(pool, job_minima, jobs, "exhaustive minima", t0) for m in ms]
-        ver = _mapped(pool, job_verify, verify_jobs, "verifications", t0)
-    minima = {(m["protocol"], m["variant"], m["signature"]): list(m["minimum"]) if m["minimum"] else None for m in mins}
-    table, summary = finding_table(rows, minima)
-    notes = [f"- skipped protocol `{name}`: {why}" for name, why in skipped.items()]
-    seconds = round(time.perf_counter() - t0, 1)
-    report = [
-        f"# panicfuzz bench ({'quick' if args.quick else 'full'}: {prof['seeds']} seeds, {prof['budget']} schedules per search; {seconds} s on {args.jobs} workers)",
-        "",
-        *notes,
-        "",
-        "## Finding and shrinking (variants expected to fail)",
-        "",
-        table,
-        "",
-        "## Throughput (same schedules on both drivers)",
-        "",
-        throughput_table(tput),
-        "",
-        f"## Bounded verification (variants expected to hold, K={k} preemptions, E={e} injected events)",
-        "",
-        verify_table(ver),
-        "",
-        "## Targets",
-        "",
-        *targets(summary, tput, ver, prof["seeds"]),
-    ]
+        if "throughput" in sections:
+            # One model at a time, so nothing else competes for the CPUs.
+            tput = [job_throughput((name, prof["tput"])) for name in models]
+            _note(f"throughput measured ({time.perf_counter() - t0:.0f} s)")
+            out["throughput"] = tput
+            out["trio_bare_ratio"] = {r["protocol"]: r["ratio"] for r in tput}
+            report += ["## Throughput (same schedules on both drivers)", "", throughput_table(tput), ""]
+            for r in tput:
+                targets_out.append(f"- {r['protocol']} trio/bare = {r['ratio']} ({'met' if r['ratio'] >= 0.8 else 'MISSED'} >= 0.8; "
+                                   f"one trio.run for all: {r['trio_shared_run']['ratio']})")
+        if "finding" in sections:
+            search_jobs = []
+            for protocol, variant in fails:
+                for strategy, depth in STRATEGIES:
+                    seeds = [0] if strategy == "exhaustive" else range(prof["seeds"])
+                    search_jobs += [(protocol, variant, strategy, depth, seed, prof["budget"]) for seed in seeds]
+            rows = _mapped(pool, job_search, search_jobs, "searches", t0)
+            sigs = sorted({(r["protocol"], r["variant"], r["signature"]) for r in rows if r.get("found")})
+            by_variant: dict[tuple[str, str], list[str]] = {}
+            for protocol, variant, sig in sigs:
+                by_variant.setdefault((protocol, variant), []).append(sig)
+            jobs = [(*key, found, prof["minimum_cap"]) for key, found in by_variant.items()]
+            mins = [m for ms in _mapped(pool, job_minima, jobs, "exhaustive minima", t0) for m in ms]
+            minima = {(m["protocol"], m["variant"], m["signature"]): list(m["minimum"]) if m["minimum"] else None for m in mins}
+            table, summary = finding_table(rows, minima)
+            out.update(searches=rows, summary=summary, minima=[dict(m, minimum=list(m["minimum"]) if m["minimum"] else None) for m in mins])
+            report += ["## Finding and shrinking (variants expected to fail)", "", table, ""]
+            targets_out += targets(summary)
+        if "verify" in sections:
+            k, e = prof["verify"]
+            jobs = [(protocol, variant, k, e, prof["verify_cap"], reduce) for protocol, variant in holds for reduce in (True, False)]
+            ver = _mapped(pool, job_verify, jobs, "verifications", t0)
+            out["verify"] = verify_json(ver)
+            report += [f"## Bounded verification (variants expected to hold, K={k} preemptions, E={e} injected events)", "", verify_table(out["verify"]), ""]
+            for key, v in out["verify"].items():
+                targets_out.append(f"- verify {key} within {k}/{e}: {v['answer']}, reduced {v['reduced']['seconds']} s "
+                                   f"(plain {v['plain']['seconds']} s, {v['reduction_factor']}x fewer schedules)")
+    if "e2e" in sections:
+        out["e2e"] = e2e_section(fails, prof["e2e_seeds"], args.baseline, args.jobs, t0)
+        report += [f"## Search start to a saved, proven-minimal reproducer (default strategy; today = {args.baseline})", "", e2e_table(out["e2e"]), ""]
+        for key, r in out["e2e"].items():
+            ok = r["e2e_seconds"] is not None and r["e2e_seconds"] < 1.5 and r["proven_minimal"] == r["runs"]
+            targets_out.append(f"- e2e {key}: median {r['e2e_seconds']} s wall, {r['e2e_cpu_seconds']} s CPU, proven {r['proven_minimal']}/{r['runs']} "
+                               f"(today {r['today']['e2e_seconds']} s, {r['today']['e2e_cpu_seconds']} s CPU): {'met' if ok else 'MISSED'}")
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    report += ["## Targets", "", *targets_out, "", f"({out['seconds']} s)"]
     print("\n".join(report))
-    out = Path(args.json or Path(__file__).parent / ("results-quick.json" if args.quick else "results.json"))
-    out.write_text(
-        json.dumps(
-            {
-                "profile": "quick" if args.quick else "full",
-                "settings": prof,
-                "seconds": seconds,
-                "skipped": skipped,
-                "searches": rows,
-                "summary": summary,
-                "minima": [dict(m, minimum=list(m["minimum"]) if m["minimum"] else None) for m in mins],
-                "throughput": tput,
-                "verify": ver,
-            },
-            indent=1,
-        )
-    )
+    path = Path(args.json or Path(__file__).parent / ("results-quick.json" if args.quick else "results.json"))
+    path.write_text(json.dumps(out, indent=1))
     return 0
+
+
+# -- e2e: search start to a saved, proven-minimal reproducer --------------------------
+
+
+def e2e_section(fails: list[tuple[str, str]], seeds: int, baseline: str, jobs: int, t0: float) -> dict:
+    """Per failing variant, `bench/e2e_job.py` on this tree and on `baseline` (exported from git), paired."""
+    import subprocess
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "baseline"
+        base.mkdir()
+        archive = subprocess.run(["git", "-C", str(repo), "archive", baseline], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        job = str(repo / "bench" / "e2e_job.py")
+
+        def one(args: tuple[str, str, str]) -> tuple[str, str, str, list[dict]]:
+            tree, protocol, variant = args
+            env = dict(os.environ, PANICFUZZ_TREE=str(repo if tree == "now" else base))
+            done = subprocess.run([sys.executable, job, protocol, variant, *map(str, range(seeds))], env=env, capture_output=True, text=True)
+            rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+            return tree, protocol, variant, rows or [{"error": done.stderr.strip().splitlines()[-1:]}]
+
+        # Interleaved, so both trees see the same load.
+        work = [(tree, protocol, variant) for protocol, variant in fails for tree in ("now", "today")]
+        results: dict[tuple[str, str], dict[str, list[dict]]] = {}
+        with ThreadPoolExecutor(jobs) as pool:
+            for n, (tree, protocol, variant, rows) in enumerate(pool.map(one, work), 1):
+                results.setdefault((protocol, variant), {})[tree] = rows
+                _note(f"e2e: {n}/{len(work)} ({time.perf_counter() - t0:.0f} s)")
+    out = {}
+    for (protocol, variant), by_tree in results.items():
+        now, today = by_tree.get("now", []), by_tree.get("today", [])
+        found = [r for r in now if r.get("found")]
+        out[f"{protocol}/{variant}"] = {
+            "runs": len(now),
+            "e2e_seconds": _med([r["seconds"] for r in found]),
+            "e2e_cpu_seconds": _med([r["cpu_seconds"] for r in found]),
+            "proven_minimal": sum(r.get("minimal") is True for r in found),
+            "sizes": [r["size"] for r in found],
+            "today": {
+                "e2e_seconds": _med([r["seconds"] for r in today if r.get("found")]),
+                "e2e_cpu_seconds": _med([r["cpu_seconds"] for r in today if r.get("found")]),
+                "proven_minimal": sum(r.get("minimal") is True for r in today if r.get("found")),
+                "sizes": [r["size"] for r in today if r.get("found")],
+            },
+            "errors": [r["error"] for r in now + today if "error" in r],
+        }
+    return out
+
+
+def e2e_table(rows: dict) -> str:
+    lines = [
+        "| protocol/variant | median s (wall) | median s (CPU) | proven minimal | p/i/steps | today: median s (wall) | today: CPU | today: proven | today: p/i/steps |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, r in rows.items():
+        t = r["today"]
+        lines.append(
+            f"| {key} | {_fmt(r['e2e_seconds'])} | {_fmt(r['e2e_cpu_seconds'])} | {r['proven_minimal']}/{r['runs']} | "
+            f"{' '.join('/'.join(map(str, s)) for s in r['sizes'])} | {_fmt(t['e2e_seconds'])} | {_fmt(t['e2e_cpu_seconds'])} | "
+            f"{t['proven_minimal']} | {' '.join('/'.join(map(str, s)) for s in t['sizes'])} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

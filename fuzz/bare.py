@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
+from .fingerprint import model_state
 from .machine import Cpu, Machine, Outcome, _current_machine
 from .model import Model
 from .run import RunResult
@@ -105,12 +106,15 @@ class BareMachine(Machine):
             self.outcome = outcome
 
 
-def execute_bare(model_cls: type[Model], variant: str, decisions, *, max_steps: int | None = None, logging: bool = False) -> RunResult:
+def execute_bare(
+    model_cls: type[Model], variant: str, decisions, *, max_steps: int | None = None, logging: bool = False, final_state: bool = False
+) -> RunResult:
     """`panicfuzz.run.execute` on the bare driver."""
     model = model_cls(variant)
     m = BareMachine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log))
+    final = model_state(model) if final_state else None
+    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final)
 
 
 __all__ = ["BareMachine", "execute_bare"]

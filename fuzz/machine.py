@@ -214,9 +214,10 @@ class Machine:
         self.goal_reached = False
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
-        # The CPUs the current step raised an interrupt on, for partial-order
-        # reduction (panicfuzz.strategies.exhaustive). None: not recorded.
-        self.footprint: set[int] | None = None
+        # What the current step (or injection) touched, for partial-order reduction
+        # (panicfuzz.strategies.exhaustive): the ids of the CPUs it raised an
+        # interrupt on and the cells it wrote. None: not recorded.
+        self.footprint: set | None = None
 
     # -- running -----------------------------------------------------------
 
@@ -502,6 +503,8 @@ class Machine:
 
     def note_write(self, cpu: Cpu | None, cell: Cell) -> None:
         """`cell` was written by `cpu` (None: by a device, at an injection)."""
+        if self.footprint is not None:
+            self.footprint.add(cell)
         if cpu is not None:
             cpu.wrote = True
             cell.last_writer = cpu.id

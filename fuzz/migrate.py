@@ -41,6 +41,7 @@ def migrate(path: Path, data: dict, model_cls: type[Model], *, dry_run: bool = F
         return Migrated(path, None, old["signature"], result.signature, False, why)
     size = result.size.as_dict()
     new = dict(data)
+    new["trace"] = [str(a) for a in result.trace]  # the same actions (a strict replay)
     new["kinds"] = result.kinds
     new["failure"] = {"kind": result.outcome.kind, "message": result.outcome.message, "signature": result.signature, **size}
     new["event_log_sha256"] = result.log_digest()

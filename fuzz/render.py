@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .run import RunResult
-from .search import Finding, SearchReport, Verdict
+from .search import UNBOUNDED, Finding, SearchReport, Verdict
 from .scenarios import bind
 from .timeline import timeline_of
 
@@ -82,7 +82,8 @@ def verdict_json(v: Verdict, files: list[str], as_expected: bool) -> dict[str, A
         "protocol": v.protocol,
         "variant": v.variant,
         "answer": verify_answer(v),
-        "bounds": {"preemptions": v.preemptions, "injected_events": v.events},
+        "bounds": None if v.preemptions == UNBOUNDED else {"preemptions": v.preemptions, "injected_events": v.events},
+        "whole_state_space": v.whole_space,
         "schedules": v.schedules,
         "distinct_states": v.states,
         "seconds": v.seconds,
@@ -127,6 +128,8 @@ def fuzz_text(model_cls, report: SearchReport, files: list[str], expected, as_ex
 
 def bounds(v: Verdict) -> str:
     p, e = v.preemptions, v.events
+    if p == UNBOUNDED:
+        return "the whole state space"
     return f"{p} preemption{'s' * (p != 1)} and {e} injected event{'s' * (e != 1)}"
 
 
@@ -145,6 +148,10 @@ def verify_text(model_cls, v: Verdict, files: list[str], expected, as_expected: 
     stats = f"{v.schedules} schedules, {v.states} distinct states, {v.seconds:.2f} s"
     if v.findings:
         answer = f"{len(v.findings)} counterexample(s) within {bounds(v)}"
+    elif v.complete and v.preemptions == UNBOUNDED:
+        answer = "holds: the whole state space was explored"
+    elif v.whole_space:
+        answer = f"holds within {bounds(v)}; the bounds were not binding: this is the whole state space"
     elif v.complete:
         answer = f"holds within {bounds(v)}"
     else:

@@ -7,6 +7,7 @@ import json
 
 import attrs
 
+from .fingerprint import model_state
 from .machine import Machine, Outcome
 from .model import Model
 from .oracles import signature
@@ -19,6 +20,7 @@ class RunResult:
     trace: tuple[Action, ...]
     kinds: str
     log: tuple[tuple, ...] = ()
+    final: tuple | None = None  # the shared state the run ended in (`final_state=True`), else None
 
     @property
     def failed(self) -> bool:
@@ -39,9 +41,12 @@ class RunResult:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def execute(model_cls: type[Model], variant: str, decisions, *, max_steps: int | None = None, logging: bool = False) -> RunResult:
+def execute(
+    model_cls: type[Model], variant: str, decisions, *, max_steps: int | None = None, logging: bool = False, final_state: bool = False
+) -> RunResult:
     """Build a fresh model and machine, run them to the end, and report."""
     model = model_cls(variant)
     m = Machine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log))
+    final = model_state(model) if final_state else None
+    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final)

@@ -25,7 +25,7 @@ from .model import Model
 from .bare import execute_bare
 from .run import RunResult, execute
 from .strategies import RandomSource, Replay
-from .strategies.exhaustive import Explorer, deepening, execute_cut
+from .strategies.exhaustive import UNBOUNDED, Explorer, deepening, execute_cut
 from .strategies.hypothesis import SWEEP_BOUNDS, hypothesis_search
 from .strategies.pct import PctSearch
 from .trace import Size
@@ -79,6 +79,7 @@ def search(
     depth: int = 2,
     on_finding: Callable[[Finding], None] | None = None,
     hypothesis_settings=None,
+    observe: Callable[[RunResult], None] | None = None,
 ) -> SearchReport:
     """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it.
 
@@ -91,6 +92,7 @@ def search(
 
     `on_finding` is called with each finding the moment it is shrunk, before the search goes on
     (so a caller can save it: an interrupt later in the search loses nothing already found).
+    `observe` is called with every run of the search, its `final` state filled in.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -99,8 +101,10 @@ def search(
     counts = {"schedules": 0, "steps": 0}
     start = time.perf_counter()
 
+    final = observe is not None
+
     def run(decisions, scenario: dict | None = None) -> RunResult:
-        return execute_bare(model_cls if scenario is None else scenarios.bind(model_cls, scenario), variant, decisions)
+        return execute_bare(model_cls if scenario is None else scenarios.bind(model_cls, scenario), variant, decisions, final_state=final)
 
     # Runs of the other strategies (and hypothesis' sweep), as one stream that later rounds continue.
     runs: Iterator[RunResult]
@@ -109,10 +113,10 @@ def search(
     elif strategy == "pct":
         runs = _pct_runs(run, PctSearch(seed or 0, depth, model_cls.ncpus))
     elif strategy == "exhaustive":
-        runs = deepening(lambda source: execute_cut(model_cls, variant, source), model_cls)
+        runs = deepening(lambda source: execute_cut(model_cls, variant, source, final_state=final), model_cls)
     else:  # the bounded sweep beside Hypothesis (see panicfuzz.strategies.hypothesis)
         p, e = SWEEP_BOUNDS
-        runs = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=p, events=e).runs()
+        runs = Explorer(lambda source: execute_cut(model_cls, variant, source, final_state=final), preemptions=p, events=e).runs()
     round_no = 0
     while counts["schedules"] < max_schedules:
         first: list[RunResult] = []
@@ -124,6 +128,8 @@ def search(
             if sig is not None and sig not in masked and not first:
                 first.append(result)
                 hit_at.append((counts["schedules"], time.perf_counter() - start))
+            if observe is not None:
+                observe(result)
             if progress is not None:
                 progress(counts["schedules"], max_schedules)
 
@@ -203,14 +209,21 @@ class Verdict:
 
     protocol: str
     variant: str
-    preemptions: int
-    events: int
+    preemptions: float  # UNBOUNDED for the whole state space (verify --complete)
+    events: float
     schedules: int  # runs executed (each a distinct schedule prefix)
     states: int  # distinct machine states at decision points
     seconds: float
     complete: bool  # every schedule within the bounds was explored (or pruned as seen)
     findings: tuple[Finding, ...]
     reduced: bool = True  # with partial-order reduction (panicfuzz.strategies.exhaustive)
+    # Some alternative was left out for the bounds. False: every reachable state within the
+    # step budget was explored, the bounds were not binding (always so for --complete).
+    binding: bool = True
+
+    @property
+    def whole_space(self) -> bool:
+        return self.complete and not self.binding
 
     @property
     def holds(self) -> bool:
@@ -221,8 +234,8 @@ def verify(
     model_cls: type[Model],
     variant: str,
     *,
-    preemptions: int,
-    events: int,
+    preemptions: float,
+    events: float,
     max_schedules: int | None = None,
     first_only: bool = True,
     progress: Callable[[int, int], None] | None = None,
@@ -233,6 +246,7 @@ def verify(
 
     `on_finding` is called with each counterexample the moment it is shrunk (as in `search`).
     `reduce=False` turns the partial-order reduction off (same answer, more schedules).
+    Both bounds UNBOUNDED (`verify --complete`): the whole state space, each state once.
     """
     start = time.perf_counter()
     explorer = Explorer(lambda source: execute_cut(model_cls, variant, source), preemptions=preemptions, events=events, reduce=reduce)
@@ -265,6 +279,7 @@ def verify(
         complete=complete,
         findings=tuple(findings),
         reduced=reduce,
+        binding=explorer.clipped,
     )
 
 
@@ -283,4 +298,4 @@ def _pct_runs(run, pct: PctSearch):
         yield result
 
 
-__all__ = ["Finding", "STRATEGIES", "SearchReport", "Verdict", "search", "verify"]
+__all__ = ["Finding", "STRATEGIES", "SearchReport", "UNBOUNDED", "Verdict", "search", "verify"]

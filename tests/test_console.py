@@ -15,7 +15,9 @@ from panicfuzz.fingerprint import fingerprint
 from panicfuzz.machine import Machine
 from panicfuzz.run import execute
 from panicfuzz.trace import Run
-from panicfuzz.protocols.console import KMSG, NOTIFIER_MSG, PANIC_MSG, RING, SYSRQ, prb_state
+from panicfuzz.protocols.blocks.panic import PANIC_MSG
+from panicfuzz.protocols.blocks.printk import RING, prb_state
+from panicfuzz.protocols.console import KMSG, NOTIFIER_MSG, SYSRQ
 from tests.support import assert_expected, replay_on, saved_cases, search_variant
 
 Console = protocols.load("console")

@@ -15,8 +15,8 @@ from panicfuzz.strategies.exhaustive import Explorer, execute_cut
 
 VARIANTS = [(name, v.name) for name in protocols.names() for v in protocols.load(name).variants]
 # (preemptions, events), as large as the suite's time allows: text_poke's four targeted
-# events and console's long runs make their spaces the largest.
-BOUNDS = {"console": (0, 2), "text_poke": (0, 1)}
+# events, console's long runs and panic_path's three CPUs make their spaces the largest.
+BOUNDS = {"console": (0, 2), "text_poke": (0, 1), "panic_path": (0, 1)}
 
 
 def _explore(model, variant: str, bounds: tuple[int, int], reduce: bool) -> tuple[Explorer, set[str]]:

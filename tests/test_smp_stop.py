@@ -44,9 +44,9 @@ def test_v1_has_three_distinct_bugs():
     # up to ~1700 schedules for the nested stop (a single preemption at one exact step).
     report = search_variant("smp_stop", "v1", max_schedules=600, seed=0, strategy="random")
     assert_expected("smp_stop", "v1", report)
-    assert {"regs-missing", "crash-stop-nested", "single-stopper"} <= keys(report), keys(report)
+    assert {"crash-regs-lost", "crash-stop-nested", "single-stopper"} <= keys(report), keys(report)
     messages = {f.result.outcome.signature_parts[1]: f.result.outcome.message for f in report.findings}
-    assert "counted CPU{0,2} as stopped, but crash_notes[0] is empty" in messages["regs-missing"]
+    assert "counted CPU{0,2} as stopped, but CPU0 signalled" in messages["crash-regs-lost"]
     assert "regs of the IPI_CPU_STOP handler overwrote the crash note" in messages["crash-stop-nested"]
     assert "overwrote the global stop_mask" in messages["single-stopper"]
     assert all(f.result.size.preemptions == 1 for f in report.findings)
@@ -54,7 +54,7 @@ def test_v1_has_three_distinct_bugs():
 
 def test_v1_regs_missing_and_single_stopper_under_hypothesis():
     report = search_variant("smp_stop", "v1", max_schedules=300, seed=0)
-    assert {"regs-missing", "single-stopper"} <= keys(report), keys(report)
+    assert {"crash-regs-lost", "single-stopper"} <= keys(report), keys(report)
 
 
 @pytest.mark.parametrize("strategy", ["hypothesis", "random"])

@@ -7,7 +7,10 @@ import json
 from panicfuzz import protocols
 from panicfuzz import corpus
 from panicfuzz.cli import main
-from panicfuzz.search import verify
+from panicfuzz.cells import Cell, raw_spinlock_t
+from panicfuzz.kernel import BUG_ON, READ_ONCE, WRITE_ONCE, raw_spin_lock, raw_spin_unlock
+from panicfuzz.model import Model, Variant
+from panicfuzz.search import UNBOUNDED, verify
 from panicfuzz.strategies.exhaustive import execute_cut, minima, minimum
 
 HPET = protocols.load("hpet")
@@ -88,3 +91,40 @@ def test_cli_fuzz_offers_every_strategy(tmp_path, capsys):
         report = json.loads(capsys.readouterr().out)
         assert report["strategy"] == strategy and report["failure"]["kind"] == "deadlock"
     assert main(["fuzz", "hpet", "--strategy", "pct", "--depth", "0"]) == 2
+
+
+class _Pair(Model):
+    """Two CPUs increment a counter under a spinlock: a state space small enough to exhaust."""
+
+    name = "toy-pair"
+    seed = 104
+    ncpus = 2
+    variants = (Variant("locked", "holds", "count++ under a spinlock"),)
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.lock = raw_spinlock_t("lock")
+        self.count = Cell("count")
+
+    async def cpu_main(self, cpu: int) -> None:
+        await raw_spin_lock(self.lock)
+        await WRITE_ONCE(self.count, await READ_ONCE(self.count) + 1)
+        await raw_spin_unlock(self.lock)
+
+    def final_check(self) -> None:
+        BUG_ON(self.count.value != 2, "lost-update", "an increment was lost")
+
+
+def test_complete_verification_explores_the_whole_state_space():
+    whole = verify(_Pair, "locked", preemptions=UNBOUNDED, events=UNBOUNDED)
+    assert whole.holds and whole.whole_space and not whole.binding
+    low = verify(_Pair, "locked", preemptions=1, events=0)
+    assert low.holds and low.binding  # one preemption leaves interleavings out
+    high = verify(_Pair, "locked", preemptions=8, events=0)
+    assert high.holds and high.whole_space  # every alternative fit: the bounds were not binding
+
+
+def test_cli_verify_complete_says_so(capsys):
+    assert main(["verify", "console", "--variant", "v6.9", "--complete", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["answer"] == "holds" and out["whole_state_space"] is True and out["bounds"] is None

@@ -9,7 +9,7 @@ from pathlib import Path
 from .. import corpus
 from ..errors import UsageError
 from ..render import dumps, one_or_list, verdict_json, verify_text
-from ..search import verify
+from ..search import UNBOUNDED, verify
 from ._common import DEFAULT_CORPUS, model, progress, save, variants
 
 ORDER = 50
@@ -28,19 +28,27 @@ def add_parser(sub) -> None:
             "saved like a `fuzz` finding) or \"holds within K preemptions and E injected events\", with the "
             "number of schedules run and of distinct states seen. Bugs that need more preemptions or events than "
             "the bounds are not seen: raise the bounds to strengthen the claim (cost grows roughly as "
-            "(decisions)^K). Hang and livelock verdicts depend on step counts the pruning ignores, so one may be "
+            "(decisions)^K); when no alternative was left out for the bounds, they were not binding and the answer "
+            "says so: that is the whole state space. --complete drops both bounds and explores the whole state "
+            "space directly. Hang and livelock verdicts depend on step counts the pruning ignores, so one may be "
             "missed; deadlocks, invariant failures and model errors are complete within the bounds.\n\n"
             "exit status: with one variant, 0 holds, 1 counterexample, 3 inconclusive (--max-schedules spent "
             "first); with several variants, 0 when every variant gave its expected outcome, 1 otherwise "
             "(3 if only budgets ran out)."
         ),
         epilog="examples:\n  panicfuzz verify hpet --variant panic-cpu-check --preemptions 2 --events 2\n"
+        "  panicfuzz verify console --variant v6.9 --complete\n"
         "  panicfuzz verify hpet --preemptions 1 --json",
     )
     s.add_argument("protocol", help="protocol name (see `panicfuzz list`)")
     s.add_argument("--variant", help="variant name; default: every variant of the protocol")
     s.add_argument("--preemptions", type=int, default=2, metavar="K", help="preemption bound (default: %(default)s)")
     s.add_argument("--events", type=int, metavar="E", help="injected-event bound (default: the same as K)")
+    s.add_argument(
+        "--complete",
+        action="store_true",
+        help="no preemption or event bound: explore the whole state space, each state once (replaces -K/-E)",
+    )
     s.add_argument("--max-schedules", type=int, metavar="N", help="give up (inconclusive) after N schedules; default: no limit")
     s.add_argument(
         "--no-reduction",
@@ -73,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
             verdict = verify(
                 model_cls,
                 variant,
-                preemptions=args.preemptions,
-                events=events,
+                preemptions=UNBOUNDED if args.complete else args.preemptions,
+                events=UNBOUNDED if args.complete else events,
                 max_schedules=args.max_schedules,
                 first_only=not args.all,
                 progress=on_progress,

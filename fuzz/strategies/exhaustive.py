@@ -21,29 +21,36 @@ out: under pruning they are not complete; deadlocks, invariant failures and
 model errors are.
 
 Partial-order reduction (`reduce`, on by default): sleep sets (Godefroid,
-"Partial-Order Methods for the Verification of Concurrent Systems", LNCS
-1032, 1996). An alternative explored at a decision falls asleep for its
-later siblings and stays asleep down their subtrees while it commutes with
-what they do; an asleep action is never taken, because the same
-(state, last CPU, remaining budget) was reached in the subtree explored
-first. Dependence comes from the targets of each injection, the CPUs each
-step raised an interrupt on (`Machine.footprint`) and from the bounds: a swap must keep who ran last and every decision's cost, since a
-bound makes otherwise independent steps dependent (Coons, Musuvathi &
+"Partial-Order Methods for the Verification of Concurrent Systems", LNCS 1032,
+1996). An alternative explored at a decision falls asleep for its later
+siblings and stays asleep down their subtrees while it commutes with what they
+do; an asleep action is never taken, because the same (state, last CPU,
+remaining budget) was reached in the subtree explored first. Dependence comes
+from the targets of each injection, what each step or injection touched
+(`Machine.footprint`: the CPUs it raised an interrupt on, the cells it wrote)
+and from the bounds: a swap must keep who ran last and every decision's cost,
+since a bound makes otherwise independent steps dependent (Coons, Musuvathi &
 McKinley, "Bounded partial-order reduction", OOPSLA 2013). So two steps of
 different CPUs never commute here (their order decides who ran last, hence
-which later switch is a preemption); what commutes is an injected event with
-a step of a CPU it does not target (the step raises nothing on a target, the
-CPU that ran last is not a blocked target, the clock does not jump), and two
-injections of different events on different CPUs. Guards of injectable
-events must not read pending interrupts (they read cells and CPU flags). A
-state is pruned by its fingerprint only when it was explored with at least
-the same budget and no more actions asleep (a sleep set stored with each
-visit, as Godefroid's stateful search does). A differential test checks
+which later switch is a preemption); what commutes is an injected event that
+writes no cell with a step of a CPU it does not target (the step raises
+nothing on a target, the CPU that ran last is not a blocked target, the clock
+does not jump) or with a step of its target while it stays masked there, and
+two such injections of different events on different CPUs. Guards of
+injectable events must not read pending interrupts (they read cells and CPU
+flags). A state is pruned by its fingerprint only when it was explored with
+at least the same budget and no more actions asleep (a sleep set stored with
+each visit, as Godefroid's stateful search does). A differential test checks
 every shipped model: the same failure signatures with and without the
 reduction (tests/test_reduction.py). The dynamic variants (Flanagan &
-Godefroid, POPL 2005; source sets and wakeup trees, Abdulla et al., POPL
-2014) would need steps of different CPUs to commute, which the preemption
-bound forbids; they would pay in an unbounded search.
+Godefroid, POPL 2005; source sets and wakeup trees, Abdulla et al., POPL 2014)
+need steps of different CPUs to commute, which the preemption bound forbids
+here; they would pay only in the unbounded search (`verify --complete`), which
+would need every step's reads and writes (models also read cells directly).
+
+Soundness caveat (as before the reduction): the fingerprint leaves out the
+step count, so a state first reached close to `max_steps` has its future
+explored only until the fair continuation takes over there.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from typing import Callable, Iterator
 
 import attrs
 
+from ..cells import Cell
 from ..fingerprint import fingerprint
 from ..machine import Kind, NondeterministicModel, Outcome, Poll, Spin
 from ..bare import execute_bare
@@ -92,7 +100,7 @@ class Branch:
     # from an equivalent (state, last CPU, budget) elsewhere -> for a Run, what
     # was on offer right after it there (None for an injection).
     sleep: dict = attrs.field(factory=dict)
-    # Alternatives explored from here -> what was on offer right after each.
+    # Alternatives explored from here -> (what was on offer right after each, whether it wrote a cell).
     done: dict = attrs.field(factory=dict)
 
     def left_after(self, j: int) -> tuple[int, int]:
@@ -104,10 +112,17 @@ class Branch:
         return min(self.left_after(j)) >= 0 and self.actions[j] not in self.sleep
 
 
+UNBOUNDED = float("inf")
+
+
 class Explorer:
-    def __init__(self, run: Callable[[object], RunResult], *, preemptions: int, events: int, prune: bool = True, reduce: bool = True):
+    """Bounded DFS; with `preemptions` and `events` UNBOUNDED, the whole state space, each
+    state (without who ran last, which then costs nothing) explored once."""
+
+    def __init__(self, run: Callable[[object], RunResult], *, preemptions: float, events: float, prune: bool = True, reduce: bool = True):
         self.run = run
         self.bound = (preemptions, events)
+        self.unbounded = preemptions == UNBOUNDED and events == UNBOUNDED
         self.prune = prune
         self.reduce = reduce
         # The DFS path: one Branch per decision of the last run, root first.
@@ -117,7 +132,7 @@ class Explorer:
         self.schedules = 0
         self.pruned = 0
         self.slept = 0  # alternatives skipped as asleep
-        self.clipped = False  # an alternative was skipped for the bounds
+        self.clipped = False  # an alternative was skipped for the bounds: they were binding
 
     @property
     def states(self) -> int:
@@ -135,7 +150,7 @@ class Explorer:
     def _advance(self) -> list[int] | None:
         while self.path:
             b = self.path[-1]
-            b.done.setdefault(b.actions[b.chosen], frozenset())
+            b.done.setdefault(b.actions[b.chosen], (frozenset(), True))
             for j in range(b.chosen + 1, len(b.kinds)):
                 if b.actions[j] in b.sleep:
                     self.slept += 1
@@ -160,7 +175,7 @@ def _targets(action: Inject, ncpus: int) -> frozenset[int]:
     return frozenset(range(ncpus)) if action.cpu is None else frozenset((action.cpu,))
 
 
-def _inherited(parent: Branch, machine, footprint: set[int] | None) -> dict:
+def _inherited(parent: Branch, machine, footprint: set | None) -> dict:
     """The sleep set after the parent's chosen action `x`: what stays asleep across it.
 
     Only swaps that keep (state, last CPU, budget) are used, so the preemption
@@ -173,20 +188,25 @@ def _inherited(parent: Branch, machine, footprint: set[int] | None) -> dict:
     step of its target while it is masked there (an IRQ with interrupts off,
     an NMI while NMIs are blocked), neither side spinning (raising an
     interrupt wakes a spinner). A step never commutes with another CPU's step
-    here: the order decides who ran last.
+    here: the order decides who ran last. An injection that writes shared
+    state itself (a device's state asserted with it) commutes with nothing.
     """
     x = parent.actions[parent.chosen]
-    if machine.now != parent.now:
+    if machine.now != parent.now or footprint is None:
+        return {}
+    if isinstance(x, Inject) and any(isinstance(k, Cell) for k in footprint):
         return {}
     candidates = dict(parent.sleep)
-    candidates.update((a, offered) for a, offered in parent.done.items() if a != x)
+    for a, (offered, wrote) in parent.done.items():
+        if a != x and not (isinstance(a, Inject) and wrote):
+            candidates[a] = offered
     if not candidates:
         return {}
     n = len(machine.cpus)
     out = {}
     if isinstance(x, Run):
         for t in candidates:
-            if isinstance(t, Run) or footprint is None:
+            if isinstance(t, Run):
                 continue
             tt = _targets(t, n)
             if footprint & tt or (parent.last in tt and not parent.last_runnable):
@@ -240,7 +260,8 @@ class _DfsSource:
         del path[depth:]
         parent = path[-1] if path else None
         if parent is not None and reduce:
-            parent.done[parent.actions[parent.chosen]] = frozenset(enabled)
+            wrote = footprint is None or any(isinstance(k, Cell) for k in footprint)
+            parent.done[parent.actions[parent.chosen]] = (frozenset(enabled), wrote)
         budget = parent.left_after(parent.chosen) if parent is not None else self.ex.bound
         sleep = _inherited(parent, machine, footprint) if parent is not None and reduce else {}
         last_runnable = enabled[0] == Run(machine.last)
@@ -252,7 +273,7 @@ class _DfsSource:
         choice = any(min(branch.left_after(j)) >= 0 for j in range(1, len(enabled)))
         # Who ran last matters only while it can run again (a switch away from it is a
         # preemption then); a finished CPU changes no cost, only the order of the offers.
-        last = None if machine.cpus[machine.last].done else machine.last
+        last = None if self.ex.unbounded or machine.cpus[machine.last].done else machine.last
         if choice and self.ex.prune and not self.ex.visit((fingerprint(machine), last), budget, frozenset(sleep)):
             self._cut(machine)
         j = next((j for j in range(len(enabled)) if branch.open(j)), None)
@@ -345,4 +366,4 @@ class _Spent(Exception):
     pass
 
 
-__all__ = ["CutOff", "Explorer", "deepening", "event_capacity", "execute_cut", "minima", "minimum"]
+__all__ = ["CutOff", "Explorer", "UNBOUNDED", "deepening", "event_capacity", "execute_cut", "minima", "minimum"]

@@ -1,7 +1,8 @@
 """x86 HPET clocksource read, and the kmsg dumper that reads the clock during panic.
 
-Kernel code: arch/x86/kernel/hpet.c read_hpet() and union hpet_lock (v5.15..v6.x,
-CONFIG_SMP && CONFIG_64BIT; the 2018 lockless-waiter scheme), hpet_readl();
+Kernel code: arch/x86/kernel/hpet.c read_hpet() and union hpet_lock (CONFIG_SMP &&
+CONFIG_64BIT; Waiman Long's 2018 "x86/hpet: Reduce HPET counter read contention",
+v4.19 by our reading, unchanged through v6.x; before it read_hpet() is hpet_readl()), hpet_readl();
 fs/pstore/platform.c pstore_dump() -> pstore_record_init() -> ktime_get_real_fast_ns()
 (kernel/time/timekeeping.c) -> tk_clock_read() -> the clocksource's read().
 Switch: hpet_read_in_panic (Tony W Wang-oc, 28 May 2024,
@@ -47,7 +48,7 @@ class HpetClocksource(PanicCore):
     # arch/x86/kernel/hpet.c: read_hpet(), v5.15..v6.x (SMP, 64-bit); the panic_cpu check is
     # Tony's patch (hunk @@ -804).
     async def read_hpet(self) -> int:
-        if in_nmi():
+        if in_nmi() or self.kernel_version < (4, 19):
             return await self.hpet_readl()
         if self.hpet_read_in_panic:
             if await atomic_read(self.panic_cpu) != PANIC_CPU_INVALID:

@@ -53,13 +53,30 @@ from .nmi import X86Nmi
 from .panic import PanicCore
 
 
-class CrashNotes(PanicCore):
-    """kernel/crash_core.c: the per-CPU crash notes the crash kernel's vmcore is built from."""
+class KexecCore(PanicCore):
+    """kernel/kexec_core.c, kernel/crash_core.c: __crash_kexec() and the per-CPU crash notes
+    the crash kernel's vmcore is built from. The arch blocks provide machine_crash_shutdown()
+    and machine_kexec()."""
+
+    kexec_crash_image: ClassVar[bool] = True  # a crash kernel is loaded (kexec -p)
 
     def __init__(self, variant: str):
         super().__init__(variant)
         self.crash_notes = [Cell(f"crash_notes[{c}]", None) for c in range(self.ncpus)]
         self.crash_saves = [0] * self.ncpus  # ghost: crash_save_cpu() calls per CPU
+
+    # kernel/kexec_core.c __crash_kexec() (crash_kexec() before v4.5): kexec_mutex trylock
+    # (not modelled: no kexec_load() in flight); if (kexec_crash_image) { crash_setup_regs(),
+    # machine_crash_shutdown(), machine_kexec() }.
+    async def crash_kexec(self) -> None:
+        if not self.kexec_crash_image:
+            return
+        await self.machine_crash_shutdown()
+        await self.machine_kexec()
+
+    # The crash kernel's first steps (protocols/kdump.py boots it); default: the goal.
+    async def kdump_kernel_boot(self) -> None:
+        await goal_reached("machine_kexec(): the crash kernel runs")
 
     # kernel/crash_core.c crash_save_cpu(regs, cpu): fill this CPU's ELF note.
     async def crash_save_cpu(self, regs: str, cpu: int) -> None:
@@ -78,9 +95,8 @@ class CrashNotes(PanicCore):
         )
 
 
-class X86Crash(X86Nmi, CrashNotes):
+class X86Crash(X86Nmi, KexecCore):
     crash_disables_ioapic: ClassVar[bool] = True
-    kexec_crash_image: ClassVar[bool] = True  # a crash kernel is loaded (kexec -p)
 
     def __init__(self, variant: str):
         super().__init__(variant)
@@ -88,15 +104,6 @@ class X86Crash(X86Nmi, CrashNotes):
         self.waiting_for_crash_ipi = atomic_t("waiting_for_crash_ipi")
         self.crash_ipi_issued = Cell("crash_ipi_issued", 0)
         self.crash_stopped = Cell("crash_smp_send_stop.cpus_stopped", 0)  # v4.11+
-
-    # kernel/kexec_core.c __crash_kexec() (crash_kexec() before v4.5): kexec_mutex trylock
-    # (not modelled: no kexec_load() in flight); if (kexec_crash_image) { crash_setup_regs(),
-    # machine_crash_shutdown(), machine_kexec() }.
-    async def crash_kexec(self) -> None:
-        if not self.kexec_crash_image:
-            return
-        await self.machine_crash_shutdown()
-        await self.machine_kexec()
 
     # arch/x86/kernel/reboot.c machine_crash_shutdown(): machine_ops.crash_shutdown(regs)
     async def machine_crash_shutdown(self) -> None:
@@ -193,18 +200,21 @@ class X86Crash(X86Nmi, CrashNotes):
     # crash kernel. x86 checks nothing: a CPU that did not answer the NMI is silently missing.
     async def machine_kexec(self) -> None:
         await READ_ONCE(*self.crash_notes, union="crash_notes")  # what the crash kernel will find
-        self.check_crash_notes(
-            self.all_but_self(),
-            lambda cpu: f"it never ran crash_nmi_callback() (it is in {context_of(cpu)}: the shoot-down NMI "
-            "stays latched while a CPU is inside an NMI handler)",
-        )
+        self.check_crash_notes(self.all_but_self(), self.why_no_crash_note)
         await self.kdump_kernel_boot()
 
-    # -- hooks -------------------------------------------------------------------------
+    def why_no_crash_note(self, cpu: int) -> str:
+        if not self.cpu_online_mask.value >> cpu & 1:
+            return (
+                f"it never ran crash_nmi_callback(): smp_send_stop() had stopped it (in {context_of(cpu)}), "
+                "offline, so nmi_shootdown_cpus() neither counted it nor sent it the NMI"
+            )
+        return (
+            f"it never ran crash_nmi_callback() (it is in {context_of(cpu)}: the shoot-down NMI stays "
+            "latched while a CPU is inside an NMI handler)"
+        )
 
-    # The crash kernel's first steps (protocols/kdump.py boots it); default: the goal.
-    async def kdump_kernel_boot(self) -> None:
-        await goal_reached("machine_kexec(): the crash kernel runs")
+    # -- hooks -------------------------------------------------------------------------
 
     # arch/x86/kernel/apic/apic.c lapic_shutdown() / disable_local_APIC(): no APIC modelled
     async def lapic_shutdown(self) -> None:

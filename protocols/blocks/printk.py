@@ -7,7 +7,8 @@ console_emit_next_record(), call_console_drivers() -> the serial console's write
 console_flush_on_panic(CONSOLE_FLUSH_PENDING).
 
 Versions (`kernel_version`):
-  5.13    owner/waiter handover: a printk() that cannot get console_sem spins as
+  < 4.16  a printk() that cannot get console_sem leaves its record to the owner
+  4.16+   dbdda842fe96 (5.13 shape here) owner/waiter handover: a printk() that cannot get console_sem spins as
           console_waiter until the owner hands it over; console_seq++ before the write
   5.18    d51507098ff9 no spinning once panic_in_progress(); 13fb0f74d702
           suppress_panic_printk after > 10 dropped records in panic; 8ebc476fd51e non-panic
@@ -162,6 +163,8 @@ class Printk(PanicCore):
     async def console_trylock_spinning(self) -> bool:
         if await self.console_trylock():
             return True
+        if self.kernel_version < (4, 16):  # no owner/waiter handover before dbdda842fe96
+            return False
         if self.console_spin_rule == "nobody-in-panic" or self.kernel_version >= (5, 18):
             if await atomic_read(self.panic_cpu) != PANIC_CPU_INVALID:
                 return False
@@ -184,8 +187,10 @@ class Printk(PanicCore):
         await local_irq_restore(flags)
         return True
 
-    # console_lock_spinning_enable(); d04d5882cd67 (v6.9 here): not during panic.
+    # console_lock_spinning_enable() (v4.16+); d04d5882cd67 (v6.9 here): not during panic.
     async def console_lock_spinning_enable(self) -> None:
+        if self.kernel_version < (4, 16):
+            return
         if self.kernel_version >= (6, 9) and await atomic_read(self.panic_cpu) != PANIC_CPU_INVALID:
             return
         await raw_spin_lock(self.console_owner_lock)
@@ -195,6 +200,8 @@ class Printk(PanicCore):
     # console_lock_spinning_disable_and_check(); d04d5882cd67 (v6.9 here): during panic
     # ignore waiters, they may be stopped CPUs.
     async def console_lock_spinning_disable_and_check(self) -> bool:
+        if self.kernel_version < (4, 16):
+            return False
         if self.kernel_version >= (6, 9) and await atomic_read(self.panic_cpu) != PANIC_CPU_INVALID:
             return False
         await raw_spin_lock(self.console_owner_lock)
