@@ -8,6 +8,7 @@ are small switches read inside the methods, never copies of them.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, ClassVar, Coroutine
 
 import attrs
@@ -63,6 +64,11 @@ class Event:
             raise ValueError(f"event name {self.name!r} may not contain '@' or start with 'cpu'")
         if self.kind is not Kind.NMI and self.handler is None:
             raise ValueError(f"event {self.name!r}: only an NMI event may omit its handler")
+        if self.kind is Kind.NMI and inspect.iscoroutinefunction(self.handler):
+            raise ValueError(
+                f"event {self.name!r}: an NMI runs the model's nmi_entry; its handler may only be the "
+                "source, a plain function (model, cpu) that sets device state"
+            )
 
     def bind(self, model: Any) -> Callable[[], Coroutine]:
         return lambda: self.handler(model)
