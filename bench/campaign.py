@@ -11,7 +11,9 @@ not inflate); the coordinator's own CPU. The speedup is the ratio of the
 medians of schedules/s. When the machine is shared, the CPU per schedule says
 whether two workers do more work per schedule (overhead) or only get less of
 the machine (contention): the wall speedup is then bounded by the CPU the two
-workers actually got, reported as `cpu_parallelism` (worker CPU / wall).
+workers actually got, reported as `cpu_parallelism` (worker CPU / wall), and
+`worker_utilisation` (the units' wall time / (workers x campaign wall)) says
+how much of the time the workers had a unit at all (the coordinator's share).
 
 Coverage. Model coverage is measured by replaying under coverage.py only the
 runs that reached a new end state. Its cost: the share of worker time spent
@@ -72,6 +74,7 @@ def one_campaign(names: list[str], workers: int, round_schedules: int, units: in
             "schedules_per_s": round(schedules / wall, 1),
             "worker_cpu_ms_per_schedule": round(1000 * worker_cpu / schedules, 3),
             "cpu_parallelism": round(worker_cpu / wall, 2),
+            "worker_utilisation": round(sum(p.seconds for p in ps) / (workers * wall), 3),
             "coordinator_cpu_s": round(time.process_time() - cpu0, 3),
             "coverage_share": round(sum(p.coverage_seconds for p in ps) / max(sum(p.seconds for p in ps), 1e-9), 4),
         }
@@ -107,11 +110,11 @@ def main() -> None:
     med = {w: {k: statistics.median(r[k] for r in runs if r["workers"] == w) for k in runs[0] if k != "workers"} for w in (1, 2)}
     speedup = med[2]["schedules_per_s"] / med[1]["schedules_per_s"]
     tracing = tracing_everything("hpet", "panic-cpu-check", 300)
-    print("\n| workers | schedules/s | worker CPU ms/schedule | CPU parallelism | coordinator CPU s | coverage share |")
-    print("|---|---|---|---|---|---|")
+    print("\n| workers | schedules/s | worker CPU ms/schedule | CPU parallelism | worker utilisation | coordinator CPU s | coverage share |")
+    print("|---|---|---|---|---|---|---|")
     for w in (1, 2):
         m = med[w]
-        print(f"| {w} | {m['schedules_per_s']:.1f} | {m['worker_cpu_ms_per_schedule']:.3f} | {m['cpu_parallelism']:.2f} | {m['coordinator_cpu_s']:.2f} | {100 * m['coverage_share']:.1f}% |")
+        print(f"| {w} | {m['schedules_per_s']:.1f} | {m['worker_cpu_ms_per_schedule']:.3f} | {m['cpu_parallelism']:.2f} | {m['worker_utilisation']:.2f} | {m['coordinator_cpu_s']:.2f} | {100 * m['coverage_share']:.1f}% |")
     print(f"\nspeedup 2 vs 1 worker (medians of schedules/s): {speedup:.2f}x (target >= 1.8x)")
     print(f"CPU per schedule 2 vs 1 worker: {med[2]['worker_cpu_ms_per_schedule'] / med[1]['worker_cpu_ms_per_schedule']:.2f}x")
     print(f"coverage on replay of new-state runs: {100 * med[1]['coverage_share']:.1f}% of worker time; "

@@ -114,7 +114,7 @@ def execute_bare(
     m = BareMachine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()
     final = model_state(model) if final_state else None
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final)
+    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes))
 
 
 __all__ = ["BareMachine", "execute_bare"]

@@ -428,16 +428,22 @@ class Campaign:
         """Hand out units until the budget is spent or a signal arrives; fold in each result."""
         stop_by: float | None = None
         self.state.sessions += 1
+        events: list[Event] = []
         with _signals(self):
             while True:
-                if self.stop_signal is None:
-                    handed = 0
-                    while self.in_flight() < self.executor.workers and (budget := self._budget_left()) > 0:
-                        self.executor.submit(self.scheduler.next(budget))
-                        handed += 1
-                    if handed:
-                        self.state.save(self.elapsed())  # the seeds now in flight
-                elif stop_by is None:
+                # Hand out first, so that workers are busy again while the state is written;
+                # then one save covers the results just folded in and the seeds now in flight,
+                # and only then are they reported (a reported unit is a saved unit).
+                handed = 0
+                while self.stop_signal is None and self.in_flight() < self.executor.workers and (budget := self._budget_left()) > 0:
+                    self.executor.submit(self.scheduler.next(budget))
+                    handed += 1
+                if handed or events:
+                    self.state.save(self.elapsed())
+                for ev in events:
+                    self.on_event(self, ev)
+                events = []
+                if self.stop_signal is not None and stop_by is None:
                     stop_by = time.monotonic() + self.grace
                 if not self.in_flight():
                     break
@@ -448,7 +454,7 @@ class Campaign:
                         us.clear()
                     break
                 for unit, result in self.executor.wait(0.25):
-                    self._land(unit, result)
+                    events += self._land(unit, result)
                 self.on_tick(self)
         self.state.save(self.elapsed())
 
@@ -474,21 +480,18 @@ class Campaign:
             self.scheduler.masked.setdefault(key, set()).add(sig)
         return new_findings
 
-    def _land(self, unit: Unit, result: dict[str, Any] | None) -> None:
+    def _land(self, unit: Unit, result: dict[str, Any] | None) -> list[Event]:
+        """Fold one result into the state (findings to the corpus at once); what to report once saved."""
         key = unit.key
         p = self.state.progress[key]
         if result is not None and result.get("done") is False:  # a finding, while its unit goes on
             new_findings = self._found(key, result["findings"], now())
-            if new_findings:
-                self.state.save(self.elapsed())
-                self.on_event(self, Event(key, unit, 0, 0, 0, new_findings, 0, partial=True))
-            return
+            return [Event(key, unit, 0, 0, 0, new_findings, 0, partial=True)] if new_findings else []
         self.scheduler.landed(key, unit)
         if result is None:  # lost with its worker: the seed stays open, to be run again
             if unit.kind == SEARCH and unit.seed in p.in_flight:
                 p.in_flight.remove(unit.seed)
-            self.on_event(self, Event(key, unit, 0, 0, 0, [], 0, lost=True))
-            return
+            return [Event(key, unit, 0, 0, 0, [], 0, lost=True)]
         stamp = now()
         before = self.corpus_before.get(key, set())
         new_findings = self._found(key, result["findings"], stamp)
@@ -524,8 +527,7 @@ class Campaign:
         if novelties:
             p.last_new = stamp
         self.done_schedules += result["schedules"]
-        self.state.save(self.elapsed())
-        self.on_event(self, Event(key, unit, result["schedules"], len(fresh_states), new_cov, new_findings, known_hits))
+        return [Event(key, unit, result["schedules"], len(fresh_states), new_cov, new_findings, known_hits)]
 
 
 class _signals:
@@ -573,8 +575,8 @@ def verdicts(state: State) -> list[Verdict]:
 def verdict(p: Progress) -> Verdict:
     """One `Observation` line against the claim; a variant with no schedules is "not run", never a verdict."""
     claim = p.claim["expected"] + (f" {p.claim['kind']}" if p.claim.get("kind") else "")
-    hit = {s: f for s, f in p.findings.items() if f["hits"]}
-    if not p.units and not p.verify["schedules"]:
+    hit = {s: f for s, f in p.findings.items() if f["hits"] or f.get("new")}  # new: found, maybe in a unit never finished
+    if not p.units and not p.verify["schedules"] and not hit:
         return Verdict(p.key, f"Observation {p.key} not run (claim: {claim})", None)
     kinds = {f["kind"] for f in hit.values()}
     ok = not hit if p.claim["expected"] == "holds" else p.claim.get("kind") in kinds

@@ -273,10 +273,15 @@ def _trylock(m: Machine, cpu, lock: raw_spinlock_t, name: str) -> bool:
 
 
 async def raw_spin_lock(lock: raw_spinlock_t) -> None:
+    await _acquire(lock, "raw_spin_lock")
+
+
+async def _acquire(lock: raw_spinlock_t, name: str) -> None:
+    """Try until the lock is free; each failed try is a spin-loop iteration."""
     m, cpu = _here()
     while True:
         await m.schedule_point(cpu)
-        if _trylock(m, cpu, lock, "raw_spin_lock"):
+        if _trylock(m, cpu, lock, name):
             return
         _relax(m, cpu)
 
@@ -575,12 +580,7 @@ async def mutex_lock(lock: mutex) -> None:
     here is woken by the owner's unlock, exactly like a spinner, and an owner
     that never unlocks (stopped, halted) leaves it waiting for good: a deadlock.
     """
-    m, cpu = _here()
-    while True:
-        await m.schedule_point(cpu)
-        if _trylock(m, cpu, lock, "mutex_lock"):
-            return
-        _relax(m, cpu)
+    await _acquire(lock, "mutex_lock")
 
 
 async def mutex_unlock(lock: mutex) -> None:

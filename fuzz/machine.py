@@ -207,6 +207,10 @@ class Machine:
         self.kinds: list[str] = []
         self.fair = None
         self.log: list[tuple] = []
+        # For timelines only, outside the log (and its digest): the virtual time of each log
+        # entry, and notes (log position, cpu, text) such as an interrupt left pending by a mask.
+        self.clock: list[int] = []
+        self.notes: list[tuple[int, int, str]] = []
         self.last = 0  # CPU that took the last step
         self.current: Cpu = self.cpus[0]
         self.used: dict[str, int] = {}
@@ -490,6 +494,9 @@ class Machine:
         elif handler is None:
             raise HarnessBug(f"{name}: an interrupt other than an NMI needs its handler")
         cpu.pending.append(Pending(kind, name, handler))
+        masked = (kind is Kind.NMI and cpu.nmi_blocked) or (kind is Kind.IRQ and cpu.irqs_off)
+        if self.logging and masked:
+            self.notes.append((len(self.log), cpu.id, f"{name} pending ({'NMIs blocked' if kind is Kind.NMI else 'irqs off'})"))
         if isinstance(cpu.wait, (Spin, Poll)):
             self._set_wait(cpu, None)
             cpu.last_reads = None
@@ -576,6 +583,7 @@ class Machine:
             return
         if cpu is None:
             self.log.append((self.steps, None, 0, text))
+            self.clock.append(self.now)
             return
         stack = _model_stack(sys._getframe(1))
         shown = cpu.shown_frames
@@ -586,6 +594,7 @@ class Machine:
             self.log.append((self.steps, cpu.id, depth, f"{stack[depth].f_code.co_name}()"))
         cpu.shown_frames = stack
         self.log.append((self.steps, cpu.id, len(stack), text))
+        self.clock += [self.now] * (len(self.log) - len(self.clock))
 
 
 def _model_stack(frame) -> list:

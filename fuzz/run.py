@@ -21,6 +21,8 @@ class RunResult:
     kinds: str
     log: tuple[tuple, ...] = ()
     final: tuple | None = None  # the shared state the run ended in (`final_state=True`), else None
+    clock: tuple[int, ...] = ()  # virtual time (ns) of each log entry
+    notes: tuple[tuple[int, int, str], ...] = ()  # timeline notes: (log position, cpu, text)
 
     @property
     def failed(self) -> bool:
@@ -49,4 +51,4 @@ def execute(
     m = Machine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()
     final = model_state(model) if final_state else None
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final)
+    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes))

@@ -64,6 +64,7 @@ class SearchReport:
     seconds: float
     steps: int
     findings: tuple[Finding, ...]
+    known_hits: dict[str, int] = attrs.field(factory=dict)  # schedules per signature of `known` or a skipped kind
 
 
 def search(
@@ -80,8 +81,12 @@ def search(
     on_finding: Callable[[Finding], None] | None = None,
     hypothesis_settings=None,
     observe: Callable[[RunResult], None] | None = None,
+    skip_kinds: frozenset[str] = frozenset(),
 ) -> SearchReport:
     """`depth` is PCT's bug depth (`--strategy pct`); the other strategies ignore it.
+
+    Failures with a signature in `known` or a kind in `skip_kinds` are counted (`known_hits`),
+    never shrunk or reported as findings.
 
     A model with parameters (`panicfuzz.scenarios`) that is not bound to a
     scenario has one drawn with each schedule by the hypothesis strategy; the
@@ -97,6 +102,7 @@ def search(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     masked = set(known)
+    known_hits: dict[str, int] = {}
     findings: list[Finding] = []
     counts = {"schedules": 0, "steps": 0}
     start = time.perf_counter()
@@ -125,7 +131,10 @@ def search(
             counts["schedules"] += 1
             counts["steps"] += result.size.steps
             sig = result.signature
-            if sig is not None and sig not in masked and not first:
+            if sig in known or result.outcome.kind in skip_kinds:
+                masked.add(sig)  # before the strategy looks at it: never a finding
+                known_hits[sig] = known_hits.get(sig, 0) + 1
+            elif sig is not None and sig not in masked and not first:
                 first.append(result)
                 hit_at.append((counts["schedules"], time.perf_counter() - start))
             if observe is not None:
@@ -165,6 +174,7 @@ def search(
         seconds=round(time.perf_counter() - start, 3),
         steps=counts["steps"],
         findings=tuple(findings),
+        known_hits=known_hits,
     )
 
 

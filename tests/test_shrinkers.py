@@ -196,7 +196,7 @@ def test_cli_shrink_rewrites_a_noisy_case_atomically_and_keeps_sizes(tmp_path, c
     # Already minimal: left as it is.
     before = path.read_text()
     assert main(["shrink", str(path), "--json"]) == 0
-    (entry,) = json.loads(capsys.readouterr().out)
+    (entry,) = json.loads(capsys.readouterr().out)["cases"]
     assert entry["changed"] is False and entry["minimal"] is True and entry["before"] == entry["after"]
     assert path.read_text() == before
 

@@ -64,8 +64,8 @@ def test_cli_verify_holds(capsys):
 
 def test_cli_verify_counterexample_is_saved_like_a_finding(tmp_path, capsys):
     code = main(["verify", "hpet", "--variant", "mainline", "--preemptions", "1", "--events", "1", "--corpus", str(tmp_path), "--json"])
-    assert code == 1
-    out = json.loads(capsys.readouterr().out)
+    assert code == 0  # the counterexample is the claimed deadlock
+    (out,) = json.loads(capsys.readouterr().out)["variants"]
     assert out["answer"] == "counterexample" and out["as_expected"] is True
     (finding,) = out["findings"]
     data = corpus.load(finding["corpus_file"])
@@ -76,7 +76,7 @@ def test_cli_verify_counterexample_is_saved_like_a_finding(tmp_path, capsys):
 def test_cli_verify_inconclusive_and_bad_input(capsys):
     args = ["verify", "hpet", "--variant", "panic-cpu-check", "--preemptions", "2", "--max-schedules", "5", "--json"]
     assert main(args) == 3
-    assert json.loads(capsys.readouterr().out)["answer"] == "inconclusive"
+    assert json.loads(capsys.readouterr().out)["variants"][0]["answer"] == "inconclusive"
     assert main(["verify", "hpet", "--variant", "nope"]) == 2
     assert main(["verify", "hpet", "--preemptions", "-1"]) == 2
     assert main(["verify", "nope"]) == 2
@@ -87,9 +87,9 @@ def test_cli_verify_inconclusive_and_bad_input(capsys):
 def test_cli_fuzz_offers_every_strategy(tmp_path, capsys):
     for strategy in ("pct", "exhaustive"):
         code = main(["fuzz", "hpet", "--variant", "mainline", "--strategy", strategy, "--max-schedules", "200", "--first", "--corpus", str(tmp_path), "--json"])
-        assert code == 1
+        assert code == 0
         report = json.loads(capsys.readouterr().out)
-        assert report["strategy"] == strategy and report["failure"]["kind"] == "deadlock"
+        assert report["strategy"] == strategy and report["variants"][0]["new"][0]["kind"] == "deadlock"
     assert main(["fuzz", "hpet", "--strategy", "pct", "--depth", "0"]) == 2
 
 
@@ -126,5 +126,5 @@ def test_complete_verification_explores_the_whole_state_space():
 
 def test_cli_verify_complete_says_so(capsys):
     assert main(["verify", "console", "--variant", "v6.9", "--complete", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    (out,) = json.loads(capsys.readouterr().out)["variants"]
     assert out["answer"] == "holds" and out["whole_state_space"] is True and out["bounds"] is None

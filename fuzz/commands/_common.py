@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import math
 import os
+import shutil
+import sys
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -16,7 +20,7 @@ from .. import corpus, scenarios
 from ..errors import UsageError
 from ..model import Model
 from ..search import Finding
-from ..timeline import timeline_of
+from ..timeline import SCREEN, timeline_of
 
 DEFAULT_CORPUS = os.environ.get("PANICFUZZ_CORPUS", "corpus")
 
@@ -81,3 +85,59 @@ def load_cases(files: Sequence[str], variant: str | None = None) -> list[tuple[P
         corpus.check_model(path, data, model_cls)
         cases.append((path, data, model_cls, corpus.trace_of(path, data)))
     return cases
+
+
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer (plain digits, no 1e9) of at least `low`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
+
+
+def protocol_name(text: str) -> str:
+    """An argparse type: a protocol name, never empty (an empty one is not "every protocol")."""
+    if not text:
+        raise argparse.ArgumentTypeError("a protocol name is not empty (omit it for every protocol)")
+    return text
+
+
+def directory(text: str) -> str:
+    """An argparse type: a directory name, never empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("a directory name is not empty")
+    return text
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (minutes, seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text}")
+    return value
+
+
+def add_timeline_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--width",
+        type=at_least(40),
+        metavar="N",
+        help="columns of a timeline (default: the terminal's width, 200 off a terminal); long cells wrap",
+    )
+    s.add_argument("--steps", action="store_true", help="number each timeline row with its step and virtual time")
+
+
+def drawing(args: argparse.Namespace) -> dict:
+    """The timeline options of `args`, as keyword arguments of `timeline_of`."""
+    width = args.width or (shutil.get_terminal_size((SCREEN, 24)).columns if sys.stdout.isatty() else SCREEN)
+    return {"width": width, "steps": args.steps}

@@ -18,7 +18,7 @@ from ..executor import DaskPool, Executor, LocalPool
 from ..model import Model
 from ..render import dumps
 from ..search import STRATEGIES
-from ._common import DEFAULT_CORPUS, model, variants
+from ._common import DEFAULT_CORPUS, directory, model, positive_float, variants
 
 ORDER = 40
 
@@ -56,13 +56,13 @@ def add_parser(sub) -> None:
     )
     s.add_argument("protocols", nargs="*", metavar="PROTOCOL", help="protocols (or PROTOCOL/VARIANT) to include (default: all)")
     s.add_argument("--max-schedules", type=int, metavar="N", help="total schedule budget of this invocation")
-    s.add_argument("--minutes", type=float, metavar="M", help="stop handing out units after M minutes of wall time")
+    s.add_argument("--minutes", type=positive_float, metavar="M", help="stop handing out units after M minutes of wall time")
     s.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: the cores this process may use)")
     s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the units on this Dask distributed scheduler's workers instead")
     s.add_argument("--round-schedules", type=int, default=500, metavar="N", help="schedules per search unit (default: %(default)s)")
     s.add_argument("--verify-schedules", type=int, default=20000, metavar="N", help="first budget of a verification unit, doubled when inconclusive (default: %(default)s)")
     s.add_argument("--strategy", choices=STRATEGIES, default="hypothesis", help="decision source (default: %(default)s)")
-    s.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="DIR", help="where findings are saved (default: %(default)s)")
+    s.add_argument("--corpus", type=directory, default=DEFAULT_CORPUS, metavar="DIR", help="where findings are saved (default: %(default)s)")
     s.add_argument("--state", metavar="FILE", help="campaign state file (default: CORPUS/.campaign/state)")
     s.add_argument("--grace", type=float, default=5.0, metavar="S", help="seconds in-flight units get to finish after SIGINT/SIGTERM (default: %(default)s)")
     s.add_argument("--no-coverage", action="store_true", help="do not measure model coverage")
@@ -144,7 +144,8 @@ def campaign(
         md, html_path = report.write(report.render(state, root), campaign_dir(root))
         vs = verdicts(state)
         if as_json:
-            print(dumps([{"variant": v.key, "observation": v.line, "as_expected": v.ok} for v in vs]))
+            observations = [{"variant": v.key, "observation": v.line, "as_expected": v.ok} for v in vs]
+            print(dumps({"schema": "panicfuzz.campaign/1", "observations": observations}))
         else:
             print("\n".join(v.line for v in vs))
             print(f"report: {md} and {html_path}")

@@ -1,4 +1,11 @@
-"""`panicfuzz fuzz`: search protocols for failures, shrink, save and draw each one."""
+"""`panicfuzz fuzz`: search variants for failures the corpus does not know yet.
+
+Signatures already saved in the corpus for a variant are known bugs: the
+search counts its hits on them but does not shrink or save them again, so a
+run on a fresh clone changes no tracked file. A new signature is shrunk and
+saved the moment it is found. A hang the oracles cannot prove is only counted
+(shrunk and saved with --save-unproven).
+"""
 
 from __future__ import annotations
 
@@ -9,63 +16,78 @@ from pathlib import Path
 from panicfuzz import protocols
 
 from .. import corpus, scenarios
-from ..errors import UsageError
 from ..model import Model
-from ..render import dumps, fuzz_text, one_or_list, report_json
+from ..render import dumps, fuzz_json, fuzz_text
 from ..run import execute
-from ..search import STRATEGIES, SearchReport, search
+from ..search import STRATEGIES, Finding, search
 from ..strategies import Replay
-from ._common import DEFAULT_CORPUS, model, progress, save, variants
+from ..timeline import timeline_of
+from ._common import DEFAULT_CORPUS, add_timeline_options, at_least, directory, drawing, model, progress, protocol_name, variants
 
 ORDER = 20
+UNPROVEN = "hang"  # the kind of a finding the oracles could not prove (no deadlock, no lasso)
 
 
 def add_parser(sub) -> None:
     s = sub.add_parser(
         "fuzz",
-        help="search a protocol for failures",
+        help="search protocols for failures the corpus does not know yet",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Search schedules and injected events of PROTOCOL (every protocol if omitted). Each distinct "
-            "failure is shrunk to a minimal reproducer, printed as a timeline and saved to "
-            "CORPUS/<protocol>/<variant>/<signature>.json (the same bug found again is the same file).\n\n"
-            "exit status: with one variant, 0 when nothing was found and 1 when a failure was found; "
-            "with several variants (no --variant), 0 when every variant gave its expected outcome, 1 otherwise. "
-            "A variant expected to fail whose failure this budget did not hit still counts as expected when a "
-            "saved case in CORPUS reproduces it (the corpus is the evidence a short fuzz builds on)."
+            "Search the schedules and injected events of PROTOCOL (every protocol if omitted). A failure "
+            "whose signature is already saved in CORPUS/<protocol>/<variant>/ is a known bug: it is counted, "
+            "not shrunk or saved again. A new one is shrunk to a minimal reproducer, saved at once to "
+            "CORPUS/<protocol>/<variant>/<signature>.json and drawn as a timeline. Ends with one row per "
+            "variant (claim, verdict, new and known findings, schedules, seconds), the timelines of new "
+            "findings and what changed in the corpus. A variant expected to fail whose failure this budget "
+            "did not hit still counts as expected when a saved case reproduces it.\n\n"
+            "exit status: 0 every variant gave the outcome its model claims, 1 one did not, 2 bad input, "
+            "130 interrupted (findings already saved are complete files)."
         ),
+        epilog="examples:\n  panicfuzz fuzz --max-schedules 300\n  panicfuzz fuzz hpet --variant mainline --corpus /tmp/fresh",
     )
-    s.add_argument("protocol", nargs="?", help="protocol name (see `panicfuzz list`); default: all")
+    s.add_argument("protocol", nargs="?", type=protocol_name, help="protocol name (see `panicfuzz list`); default: all")
     s.add_argument("--variant", help="variant name; default: every variant of the protocol")
     s.add_argument("--strategy", choices=STRATEGIES, default="hypothesis", help="decision source (default: %(default)s)")
-    s.add_argument("--max-schedules", type=int, default=1000, metavar="N", help="schedule budget per variant (default: %(default)s)")
-    s.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the search (default: %(default)s)")
-    s.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="DIR", help="where findings are saved (default: %(default)s, or $PANICFUZZ_CORPUS)")
-    s.add_argument("--first", action="store_true", help="stop at the first failure instead of looking for every distinct one")
-    s.add_argument("--depth", type=int, default=2, metavar="D", help="bug depth of --strategy pct: D-1 priority change points or injections (default: %(default)s)")
-    s.add_argument("--json", action="store_true", help="print a JSON report instead of timelines")
+    s.add_argument("--max-schedules", type=at_least(1), default=1000, metavar="N", help="schedule budget per variant (default: %(default)s)")
+    s.add_argument("--seed", type=at_least(0), default=0, metavar="S", help="seed of the search (default: %(default)s)")
+    s.add_argument("--corpus", type=directory, default=DEFAULT_CORPUS, metavar="DIR", help="known bugs, and where new ones are saved (default: %(default)s, or $PANICFUZZ_CORPUS)")
+    s.add_argument("--first", action="store_true", help="stop a variant's search at its first new failure")
+    s.add_argument("--depth", type=at_least(1), default=2, metavar="D", help="bug depth of --strategy pct: D-1 priority change points or injections (default: %(default)s)")
+    s.add_argument(
+        "--save-unproven",
+        action="store_true",
+        help="also shrink and save hangs the oracles could not prove (no deadlock, no livelock lasso); "
+        "by default they are only counted",
+    )
+    s.add_argument("--json", action="store_true", help="print the report as JSON (docs/json.md) instead of text")
+    add_timeline_options(s)
     s.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.max_schedules < 1:
-        raise UsageError(f"--max-schedules must be at least 1, not {args.max_schedules}")
-    if args.depth < 1:
-        raise UsageError(f"--depth must be at least 1, not {args.depth}")
     names = [args.protocol] if args.protocol else protocols.names()
-    jobs = []
-    for name in names:
-        model_cls = model(name)
-        for variant in variants(model_cls, args.variant):
-            jobs.append((model_cls, variant))
+    jobs = [(m, v) for m in map(model, names) for v in variants(m, args.variant)]
     root = Path(args.corpus)
     corpus.check_root(root)
-    out = []
-    unexpected = 0
-    found_any = False
+    rows = []
+    timelines: dict[str, str] = {}
     show_progress = not args.json and sys.stderr.isatty()
     for model_cls, variant in jobs:
-        files: list[str] = []  # each finding is saved the moment it is shrunk: an interrupt loses none
+        known = _known(root, model_cls, variant)
+        new: list[dict] = []
+        again: dict[str, int] = {}  # known bugs found in another scenario, shrunk back to a saved signature
+
+        def keep(f: Finding, model_cls=model_cls, known=known, new=new, again=again) -> None:
+            """Save a new finding the moment it is shrunk (an interrupt loses nothing); never touch a saved one."""
+            if f.signature in known:
+                again[f.signature] = again.get(f.signature, 0) + 1
+                return
+            bound = scenarios.bind(model_cls, f.scenario)
+            path, written = corpus.save(root, corpus.record(f, model_cls, timeline_of(bound, f.variant, f.result)))
+            new.append({"finding": f, "file": str(path), "written": written})
+            timelines[f.signature] = timeline_of(bound, f.variant, f.result, **drawing(args))
+
         with progress(show_progress, f"{model_cls.name}/{variant}", args.max_schedules) as on_progress:
             report = search(
                 model_cls,
@@ -73,47 +95,59 @@ def run(args: argparse.Namespace) -> int:
                 strategy=args.strategy,
                 max_schedules=args.max_schedules,
                 seed=args.seed,
+                known=frozenset(known),
                 first_only=args.first,
                 progress=on_progress,
-                on_finding=lambda f: files.append(save(root, model_cls, f)),
                 depth=args.depth,
+                on_finding=keep,
+                skip_kinds=frozenset() if args.save_unproven else frozenset({UNPROVEN}),
             )
-        found_any |= bool(report.findings)
-        expected = model_cls.variant_info(variant)
-        as_expected = _as_expected(expected, report)
-        known = [] if as_expected or expected.expected == "holds" else _known_failure(root, model_cls, variant, expected.kind)
-        as_expected |= bool(known)
-        unexpected += not as_expected
-        out.append(report_json(report, files, as_expected, known))
-        if not args.json:
-            print(fuzz_text(model_cls, report, files, expected, as_expected, known))
+        counted = {s: report.known_hits.get(s, 0) + again.get(s, 0) for s in {*report.known_hits, *again}}
+        evidence = None
+        info = model_cls.variant_info(variant)
+        kinds = {n["finding"].result.outcome.kind for n in new} | {known[s][1] for s in counted if s in known}
+        if info.expected == "fails" and info.kind not in kinds:
+            evidence = _reproducing(model_cls, variant, info.kind, known)
+        rows.append((model_cls, report, new, known, counted, evidence))
+        if args.verbose and not args.json:
+            print(f"{model_cls.name}/{variant}: done in {report.seconds:.1f} s", file=sys.stderr, flush=True)
+    doc = fuzz_json(rows, args)
     if args.json:
-        print(dumps(one_or_list(out)))
-    if len(jobs) == 1:
-        return 1 if found_any else 0
-    return 1 if unexpected else 0
+        print(dumps(doc))
+    else:
+        print(fuzz_text(doc, timelines, quiet=args.quiet, width=drawing(args)["width"]))
+    return 0 if doc["totals"]["unexpected"] == 0 else 1
 
 
-def _as_expected(expected, report: SearchReport) -> bool:
-    kinds = {f.result.outcome.kind for f in report.findings}
-    if expected.expected == "holds":
-        return not kinds
-    return expected.kind in kinds
+def _known(root: Path, model_cls: type[Model], variant: str) -> dict[str, tuple[str, str]]:
+    """The variant's saved signatures: signature -> (file, failure kind).
 
-
-def _known_failure(root: Path, model_cls: type[Model], variant: str, kind: str | None) -> list[str]:
-    """Saved cases of `variant` in the corpus that still fail with `kind` (the first one found).
-
-    A short fuzz cannot rediscover every deep bug; the corpus is its evidence for those.
+    A file that does not load is not trusted (a warning says why): the same bug found again
+    replaces it.
     """
+    out = {}
     for path in corpus.files(root / model_cls.name / variant):
         try:
             data = corpus.load(path)
-            trace = corpus.trace_of(path, data)
-            bound = scenarios.from_record(model_cls, data, str(path))
-        except (corpus.CorpusError, scenarios.ScenarioError):
+        except corpus.CorpusError as e:
+            print(f"panicfuzz: warning: {e}; not counted as a known bug", file=sys.stderr)
             continue
-        result = execute(bound, variant, Replay(trace))
-        if result.outcome.kind == kind and result.signature == data["failure"]["signature"]:
-            return [str(path)]
-    return []
+        out[data["failure"]["signature"]] = (str(path), data["failure"]["kind"])
+    return out
+
+
+def _reproducing(model_cls: type[Model], variant: str, kind: str | None, known: dict[str, tuple[str, str]]) -> str | None:
+    """A saved case of `variant` that still fails with `kind`: the evidence a short fuzz builds on."""
+    for sig, (path, saved_kind) in known.items():
+        if saved_kind != kind:
+            continue
+        data = corpus.load(Path(path))
+        try:
+            bound = scenarios.from_record(model_cls, data, path)
+        except scenarios.ScenarioError as e:
+            raise corpus.CorpusError(str(e)) from None
+        result = execute(bound, variant, Replay(corpus.trace_of(Path(path), data)))
+        if result.signature == sig:
+            return path
+    return None
+

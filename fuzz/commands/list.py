@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 from rich.table import Table
 
 from panicfuzz import protocols
 
-from ..render import dumps
+from ..render import claim_text, dumps, plain_table
 from ..scenarios import declared
 
 ORDER = 10
+SCHEMA = "panicfuzz.list/1"
 
 
 def add_parser(sub) -> None:
     s = sub.add_parser("list", help="list protocols, variants and their expected outcomes", description="List every protocol and variant with its expected outcome, failure kind and kernel/LKML source.")
-    s.add_argument("--json", action="store_true", help="print a JSON list of {protocol, variant, expected, expected_kind, source, summary, parameters}")
+    s.add_argument("--json", action="store_true", help="print the variants as JSON (docs/json.md)")
     s.set_defaults(func=run)
 
 
@@ -38,15 +40,22 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
     if args.json:
-        print(dumps(rows))
+        print(dumps({"schema": SCHEMA, "variants": rows}))
         return 0
-    table = Table(title="panicfuzz protocols and variants")
-    for col in ("protocol", "variant", "expected", "summary", "source"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        expected = r["expected"] + (f" ({r['expected_kind']})" if r["expected_kind"] else "")
-        table.add_row(r["protocol"], r["variant"], expected, r["summary"], r["source"])
-    Console().print(table)
+    if args.quiet:
+        print("\n".join(f"{r['protocol']} {r['variant']}" for r in rows))
+        return 0
+    table = [(r["protocol"], r["variant"], claim_text({"expected": r["expected"], "kind": r["expected_kind"]}), r["summary"], r["source"]) for r in rows]
+    head = ("protocol", "variant", "claim", "summary", "source")
+    if not sys.stdout.isatty():  # a pipe: whole lines, never a name broken across two
+        print("\n".join(plain_table(head, table)))
+    else:
+        out = Table(title="panicfuzz protocols and variants")
+        for col in head:
+            out.add_column(col, overflow="fold", no_wrap=col in ("protocol", "variant", "claim"))
+        for row in table:
+            out.add_row(*row)
+        Console().print(out)
     for name in dict.fromkeys(r["protocol"] for r in rows):
         for p in declared(protocols.load(name)):
             print(f"{name} parameter {p['name']} = {p['default']!r} (a search draws {p['values']}): {p['doc']}")

@@ -11,9 +11,10 @@ from ..search import Finding
 from ..strategies import Replay
 from ..timeline import timeline_of
 from ..trace import Size
-from ._common import load_cases
+from ._common import at_least, load_cases
 
 ORDER = 60
+SCHEMA = "panicfuzz.shrink/1"
 
 
 def add_parser(sub) -> None:
@@ -35,16 +36,16 @@ def add_parser(sub) -> None:
         epilog="example:\n  panicfuzz shrink corpus/hpet/mainline/*.json",
     )
     s.add_argument("files", nargs="+", metavar="FILE", help="corpus JSON files")
-    s.add_argument("--max-calls", type=int, default=2000, metavar="N", help="most candidate runs of the passes per case (default: %(default)s)")
+    s.add_argument("--max-calls", type=at_least(1), default=2000, metavar="N", help="most candidate runs of the passes per case (default: %(default)s)")
     s.add_argument(
         "--proof-budget",
-        type=int,
+        type=at_least(0),
         default=5000,
         metavar="N",
         help="most runs of the exhaustive check that no schedule with fewer preemptions/injected events fails the same way "
         "(default: %(default)s; `fuzz` uses 1000 to stay quick)",
     )
-    s.add_argument("--json", action="store_true", help="print one JSON object per file")
+    s.add_argument("--json", action="store_true", help="print the results as JSON (docs/json.md)")
     s.set_defaults(func=run)
 
 
@@ -116,10 +117,10 @@ def run(args: argparse.Namespace) -> int:
             "passes": report.as_dict(),
         }
         results.append(entry)
-        if not args.json:
+        if not args.json and not args.quiet:
             print(shrink_text(path, before, shrunk.size, changed, report))
     if args.json:
-        print(dumps(results))
+        print(dumps({"schema": SCHEMA, "cases": results}))
     return 1 if bad else 0
 
 

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 from .. import corpus
-from ..errors import UsageError
-from ..render import dumps, one_or_list, verdict_json, verify_text
+from ..render import dumps, verdict_json, verify_text
 from ..search import UNBOUNDED, verify
-from ._common import DEFAULT_CORPUS, model, progress, save, variants
+from ._common import DEFAULT_CORPUS, add_timeline_options, at_least, directory, drawing, model, progress, protocol_name, save, variants
 
 ORDER = 50
+SCHEMA = "panicfuzz.verify/1"
 
 
 def add_parser(sub) -> None:
@@ -32,24 +32,24 @@ def add_parser(sub) -> None:
             "says so: that is the whole state space. --complete drops both bounds and explores the whole state "
             "space directly. Hang and livelock verdicts depend on step counts the pruning ignores, so one may be "
             "missed; deadlocks, invariant failures and model errors are complete within the bounds.\n\n"
-            "exit status: with one variant, 0 holds, 1 counterexample, 3 inconclusive (--max-schedules spent "
-            "first); with several variants, 0 when every variant gave its expected outcome, 1 otherwise "
-            "(3 if only budgets ran out)."
+            "exit status: 0 every variant's answer matches its model's claim (holds, or a counterexample of the "
+            "claimed kind), 1 one does not, 3 none contradicts its claim but --max-schedules ran out before the "
+            "bounds were explored, 2 bad input."
         ),
         epilog="examples:\n  panicfuzz verify hpet --variant panic-cpu-check --preemptions 2 --events 2\n"
         "  panicfuzz verify console --variant v6.9 --complete\n"
         "  panicfuzz verify hpet --preemptions 1 --json",
     )
-    s.add_argument("protocol", help="protocol name (see `panicfuzz list`)")
+    s.add_argument("protocol", type=protocol_name, help="protocol name (see `panicfuzz list`)")
     s.add_argument("--variant", help="variant name; default: every variant of the protocol")
-    s.add_argument("--preemptions", type=int, default=2, metavar="K", help="preemption bound (default: %(default)s)")
-    s.add_argument("--events", type=int, metavar="E", help="injected-event bound (default: the same as K)")
+    s.add_argument("--preemptions", type=at_least(0), default=2, metavar="K", help="preemption bound (default: %(default)s)")
+    s.add_argument("--events", type=at_least(0), metavar="E", help="injected-event bound (default: the same as K)")
     s.add_argument(
         "--complete",
         action="store_true",
         help="no preemption or event bound: explore the whole state space, each state once (replaces -K/-E)",
     )
-    s.add_argument("--max-schedules", type=int, metavar="N", help="give up (inconclusive) after N schedules; default: no limit")
+    s.add_argument("--max-schedules", type=at_least(1), metavar="N", help="give up (inconclusive) after N schedules; default: no limit")
     s.add_argument(
         "--no-reduction",
         dest="reduce",
@@ -57,24 +57,19 @@ def add_parser(sub) -> None:
         help="turn partial-order reduction off: the same answer from more schedules (for comparison)",
     )
     s.add_argument("--all", action="store_true", help="keep exploring after a counterexample: every distinct failure within the bounds")
-    s.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="DIR", help="where counterexamples are saved (default: %(default)s)")
-    s.add_argument("--json", action="store_true", help="print a JSON report instead of timelines")
+    s.add_argument("--corpus", type=directory, default=DEFAULT_CORPUS, metavar="DIR", help="where counterexamples are saved (default: %(default)s)")
+    s.add_argument("--json", action="store_true", help="print the report as JSON (docs/json.md) instead of text")
+    add_timeline_options(s)
     s.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     events = args.preemptions if args.events is None else args.events
-    for flag, value in (("--preemptions", args.preemptions), ("--events", events)):
-        if value < 0:
-            raise UsageError(f"{flag} must be at least 0, not {value}")
-    if args.max_schedules is not None and args.max_schedules < 1:
-        raise UsageError(f"--max-schedules must be at least 1, not {args.max_schedules}")
     model_cls = model(args.protocol)
     jobs = variants(model_cls, args.variant)
     root = Path(args.corpus)
     corpus.check_root(root)
     out = []
-    codes = []
     for variant in jobs:
         files: list[str] = []  # each finding is saved the moment it is shrunk: an interrupt loses none
         with progress(not args.json and sys.stderr.isatty(), f"verify {model_cls.name}/{variant}", args.max_schedules) as on_progress:
@@ -90,17 +85,15 @@ def run(args: argparse.Namespace) -> int:
                 reduce=args.reduce,
             )
         expected = model_cls.variant_info(variant)
-        code = 1 if verdict.findings else (0 if verdict.complete else 3)
-        codes.append(code)
         if expected.expected == "holds":
             as_expected = verdict.holds
         else:
             as_expected = expected.kind in {f.result.outcome.kind for f in verdict.findings}
         out.append(verdict_json(verdict, files, as_expected))
-        if not args.json:
-            print(verify_text(model_cls, verdict, files, expected, as_expected))
+        if not args.json and (not args.quiet or not as_expected):
+            print(verify_text(model_cls, verdict, files, expected, as_expected, **drawing(args)))
     if args.json:
-        print(dumps(one_or_list(out)))
-    if len(jobs) == 1:
-        return codes[0]
-    return 0 if all(o["as_expected"] for o in out) else (3 if 3 in codes and 1 not in codes else 1)
+        print(dumps({"schema": SCHEMA, "variants": out}))
+    if all(o["as_expected"] for o in out):
+        return 0
+    return 3 if all(o["as_expected"] or o["answer"] == "inconclusive" for o in out) else 1

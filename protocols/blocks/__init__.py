@@ -12,7 +12,7 @@ version (`kernel_version`, a tuple such as (6, 9)) and the config knobs its
 code reads. A protocol model composes blocks by inheritance, sets the knobs
 per variant and adds only what its thread is about:
 
-    class Hpet(Mce, HpetClocksource, X86Stop, PanicCore):   # see protocols/hpet.py
+    class Hpet(Mce, HpetClocksource, X86Stop):   # protocols/hpet.py
 
 Hooks are methods a block calls and a model (or another block) overrides:
 `printk()`, `kmsg_dump()`'s dumpers, `panic_notifier_list`, `crash_kexec()`,
@@ -27,6 +27,7 @@ Modules (docs/blocks.md has what each models, its versions, hooks and invariants
   smp         cpu_online_mask, shared by every SMP block
   panic       kernel/panic.c panic(), nmi_panic(), oops_end() and the self-stops
   stop        x86 native_stop_other_cpus()/stop_this_cpu(); arm64 smp_send_stop()/crash_smp_send_stop()
+              and the arm64 crash path
   nmi         x86 do_nmi()/default_do_nmi()/nmi_handle(), register_nmi_handler(), nmi_reason_lock
   crash       kdump: __crash_kexec(), x86 machine_crash_shutdown(), nmi_shootdown_cpus(),
               crash_nmi_callback(), crash_save_cpu() and the crash-notes invariant
