@@ -19,7 +19,7 @@ import sys
 from typing import Any, Awaitable, Callable
 
 from .cells import Cell, DeviceCounter, cpumask_t, mutex, raw_spinlock_t
-from .machine import IDLE, Halt, Kind, Machine, Poll, Sleep, Spin, Violation, _is_model_code, current_machine
+from .machine import IDLE, NMI_VECTOR, Halt, Kind, Machine, Poll, Sleep, Spin, Violation, _is_model_code, current_machine
 
 NSEC_PER_USEC = 1_000
 USEC_PER_MSEC = 1_000
@@ -433,22 +433,58 @@ async def local_daif_mask() -> None:
 # -- interrupts between CPUs ------------------------------------------------------
 
 
-async def send_IPI(target: int, handler: Callable[[], Awaitable[Any]], name: str, nmi: bool = False) -> None:  # noqa: N802
-    """Raise `handler` on CPU `target` as a maskable IPI, or as an NMI if `nmi` (`apic->send_IPI()`,
-    arm64 `smp_cross_call()`). Schedule point; logs `send NAME to CPU{t}`."""
+async def send_IPI(target: int, handler: Callable[[], Awaitable[Any]] | None = None, name: str = NMI_VECTOR, nmi: bool = False) -> None:  # noqa: N802
+    """`send_IPI_mask()` to one CPU (`apic->send_IPI()`, arm64 `smp_cross_call()`)."""
     await send_IPI_mask(1 << target, handler, name, nmi)
 
 
-async def send_IPI_mask(mask: int, handler: Callable[[], Awaitable[Any]], name: str, nmi: bool = False) -> None:  # noqa: N802
-    """Raise `handler` on every CPU in `mask` (an int bitmask) as a maskable IPI, or as an NMI if
-    `nmi` (`apic->send_IPI_mask()`); NMIs merge in each target's latch. Schedule point; logs
-    `send NAME to CPU{..}`."""
+async def send_IPI_mask(  # noqa: N802 - kernel name
+    mask: int, handler: Callable[[], Awaitable[Any]] | None = None, name: str = NMI_VECTOR, nmi: bool = False
+) -> None:
+    """Raise an IPI on every CPU in `mask` (an int bitmask; `apic->send_IPI_mask()`): a maskable
+    one that runs `handler` (its vector's handler), or with `nmi=True` an NMI, which takes no
+    handler. Schedule point; logs `send NAME to CPU{..}`.
+
+    An NMI runs the target's NMI entry (`Model.nmi_handler`), whoever sent it
+    and however many senders there were, and merges in each target's latch: put what the
+    sender wants in shared state before sending, as the kernel does (`crash_ipi_issued`,
+    `cpus_stop_mask`, the registered NMI handlers). `name` is the vector: on x86
+    always `NMI_VECTOR` (one latch per CPU); an arm64 pseudo-NMI IPI passes
+    its SGI (`IPI_CPU_STOP_NMI`), which has its own pending bit.
+    """
+    if nmi and handler is not None:
+        raise TypeError("an NMI runs the model's nmi_entry: put the sender's intent in shared state, not in a handler")
+    if not nmi and handler is None:
+        raise TypeError(f"send_IPI_mask({name}): a maskable IPI needs its handler")
     m, cpu = _here()
     await m.schedule_point(cpu)
     for c in m.cpus:
         if mask >> c.id & 1:
             m.raise_interrupt(c, Kind.NMI if nmi else Kind.IRQ, name, handler)
     m.event(cpu, f"send {name} to CPU{cpus_of(mask)}")
+
+
+def rdmsr(reg: Cell) -> Any:
+    """Read one of this CPU's own registers (an MSR such as the PMU's overflow
+    status): CPU-local state, not shared memory, so not a schedule point."""
+    return reg.value
+
+
+def wrmsr(reg: Cell, value: Any) -> None:
+    """Write one of this CPU's own registers (see `rdmsr`)."""
+    m, cpu = _here()
+    reg.value = value
+    m.event(cpu, f"wrmsr({reg}, {_fmt(value)})")
+
+
+def hw_write(cell: Cell, value: Any) -> None:
+    """A device sets its own state (a PMU overflow bit, the NMI reason port): for
+    the source of an injected NMI event (`Event.handler`). Not a CPU step; CPUs
+    spinning on `cell` are woken."""
+    m = current_machine()
+    cell.value = value
+    m.note_write(None, cell)
+    m.event(None, f"{cell} := {_fmt(value)} (device)")
 
 
 # -- spinning, time and halting -------------------------------------------------------

@@ -116,11 +116,25 @@ class Idle:
 IDLE = Idle()
 
 
+# The vector of every NMI on x86 (one vector, one latch). An arm64 pseudo-NMI IPI is
+# named by its SGI instead: each SGI has its own pending bit in the GIC.
+NMI_VECTOR = "NMI"
+
+
 @attrs.frozen
 class Pending:
+    """An interrupt waiting on one CPU.
+
+    An NMI carries no handler: whoever sent it, the CPU runs the model's NMI
+    entry (`Model.nmi_handler`), and what the sender wanted lives in shared
+    state (`crash_ipi_issued`, `cpus_stop_mask`, the registered handlers).
+    `name` is then the vector (`NMI_VECTOR`, or an arm64 SGI), which the entry
+    can read back with `context_of(smp_processor_id())`.
+    """
+
     kind: Kind
     name: str
-    handler: Callable[[], Any]
+    handler: Callable[[], Any] | None
 
 
 @attrs.define(eq=False)
@@ -339,7 +353,7 @@ class Machine:
         else:
             how = "(NMI)" if p.kind is Kind.NMI else "(irq)"
         self.event(cpu, f"> {p.name} {how}")
-        await p.handler()
+        await (self.model.nmi_handler(cpu.id) if p.kind is Kind.NMI else p.handler)()
         cpu.contexts.pop()
         cpu.irqs_off, cpu.nmi_blocked, cpu.nmi_depth, cpu.user, wait = saved
         cpu.last_reads = None
@@ -462,14 +476,28 @@ class Machine:
         targets = [c for c in self.cpus if not c.done] if action.cpu is None else [self.cpus[action.cpu]]
         self.event(None, f"injected: {ev.name}" + (" (broadcast)" if action.cpu is None else f" on CPU{action.cpu}"))
         for c in targets:
-            self.raise_interrupt(c, ev.kind, ev.name, ev.bind(self.model))
+            if ev.kind is Kind.NMI:
+                if ev.handler is not None:  # the source asserts its device state first
+                    ev.handler(self.model, c.id)
+                self.raise_interrupt(c, Kind.NMI, NMI_VECTOR)
+            else:
+                self.raise_interrupt(c, ev.kind, ev.name, ev.bind(self.model))
 
-    def raise_interrupt(self, cpu: Cpu, kind: Kind, name: str, handler) -> None:
-        """Make an interrupt pending on `cpu` (the NMI latch merges NMIs)."""
+    def raise_interrupt(self, cpu: Cpu, kind: Kind, name: str, handler: Callable[[], Any] | None = None) -> None:
+        """Make an interrupt pending on `cpu`.
+
+        NMIs carry no handler and latch: while one with the same vector is
+        pending, another merges into it (x86: every NMI; arm64: per SGI).
+        """
         if self.footprint is not None:
             self.footprint.add(cpu.id)
-        if kind is Kind.NMI and any(p.kind is Kind.NMI for p in cpu.pending):
-            return
+        if kind is Kind.NMI:
+            if handler is not None:
+                raise HarnessBug("an NMI runs the model's NMI entry, not a handler of its sender")
+            if any(p.kind is Kind.NMI and p.name == name for p in cpu.pending):
+                return
+        elif handler is None:
+            raise HarnessBug(f"{name}: an interrupt other than an NMI needs its handler")
         cpu.pending.append(Pending(kind, name, handler))
         masked = (kind is Kind.NMI and cpu.nmi_blocked) or (kind is Kind.IRQ and cpu.irqs_off)
         if self.logging and masked:
@@ -485,11 +513,13 @@ class Machine:
             cpu.wrote = True  # it changed under this iteration: not a fixed point
         cpu.reads[cell] = value
 
-    def note_write(self, cpu: Cpu, cell: Cell) -> None:
+    def note_write(self, cpu: Cpu | None, cell: Cell) -> None:
+        """`cell` was written by `cpu` (None: by a device, at an injection)."""
         if self.footprint is not None:
             self.footprint.add(cell)
-        cpu.wrote = True
-        cell.last_writer = cpu.id
+        if cpu is not None:
+            cpu.wrote = True
+            cell.last_writer = cpu.id
         for w in cell.watchers[:]:
             self._set_wait(w, None)
             w.last_reads = None
@@ -617,6 +647,7 @@ __all__ = [
     "IDLE",
     "Kind",
     "Machine",
+    "NMI_VECTOR",
     "NondeterministicModel",
     "Outcome",
     "Poll",

@@ -8,6 +8,7 @@ are small switches read inside the methods, never copies of them.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, ClassVar, Coroutine
 
 import attrs
@@ -42,11 +43,18 @@ class Event:
     `handler` and `guard` are functions of the model instance (plain methods).
     A broadcast event is one action that hits every CPU; otherwise there is one
     action per CPU for which `guard(model, cpu)` holds.
+
+    An NMI event has no handler of its own: the target runs the model's NMI
+    entry (`Model.nmi_entry`), as for every NMI. Its `handler`, if any, is the
+    NMI's *source*: a plain function `(model, cpu) -> None` called as the event
+    is injected, which asserts the source's device state with
+    `panicfuzz.kernel.hw_write()` (a PMU overflow bit, the NMI reason port) for
+    the entry to find.
     """
 
     name: str
     kind: Kind
-    handler: Callable[[Any], Coroutine]
+    handler: Callable[..., Any] | None = None
     limit: int = 1
     broadcast: bool = False
     guard: Callable[[Any, int | None], bool] | None = None
@@ -54,6 +62,13 @@ class Event:
     def __attrs_post_init__(self) -> None:
         if "@" in self.name or self.name.startswith("cpu"):
             raise ValueError(f"event name {self.name!r} may not contain '@' or start with 'cpu'")
+        if self.kind is not Kind.NMI and self.handler is None:
+            raise ValueError(f"event {self.name!r}: only an NMI event may omit its handler")
+        if self.kind is Kind.NMI and inspect.iscoroutinefunction(self.handler):
+            raise ValueError(
+                f"event {self.name!r}: an NMI runs the model's nmi_entry; its handler may only be the "
+                "source, a plain function (model, cpu) that sets device state"
+            )
 
     def bind(self, model: Any) -> Callable[[], Coroutine]:
         return lambda: self.handler(model)
@@ -80,6 +95,9 @@ class Model:
     events: ClassVar[tuple[Event, ...]] = ()
     parameters: ClassVar[tuple[Parameter, ...]] = ()  # scenario parameters (kernel options, ncpus, ...)
     goal: ClassVar[str | None] = None  # what goal_reached() marks; None: every CPU finishes
+    # The NMI entry (a plain async method, e.g. `nmi_entry = exc_nmi`): what every CPU
+    # runs for every NMI, whoever sent it (see `nmi_handler`).
+    nmi_entry: ClassVar[Callable[[Any], Coroutine] | None] = None
     max_steps: ClassVar[int] = 2000  # hang budget for one run
 
     def __init__(self, variant: str):
@@ -111,6 +129,22 @@ class Model:
     async def cpu_main(self, cpu: int) -> None:
         """What CPU `cpu` runs from the start of the run."""
         raise NotImplementedError
+
+    def nmi_handler(self, cpu: int) -> Callable[[], Coroutine]:
+        """What CPU `cpu` runs when it takes an NMI: one vector, whoever raised it.
+
+        `send_IPI_mask(mask, nmi=True)`, injected NMI events and an NMI merged
+        into a latched one all run this, as on x86 (`exc_nmi()` ->
+        `default_do_nmi()` -> `nmi_handle()` over the registered handlers) and
+        arm64 (the IPI dispatch of a pseudo-NMI SGI, named by
+        `context_of(smp_processor_id())`). What the sender wants is shared
+        state the entry reads. The default runs `nmi_entry`; override this for
+        an entry that differs per CPU.
+        """
+        entry = type(self).nmi_entry
+        if entry is None:
+            raise TypeError(f"CPU{cpu} took an NMI but model {self.name!r} declares no nmi_entry")
+        return lambda: entry(self)
 
     def goal_pending(self) -> bool:
         """Whether a run that stops now still owes its goal (default: whenever one is set)."""

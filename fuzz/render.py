@@ -56,6 +56,7 @@ def found_json(f: Finding, path: str) -> dict[str, Any]:
     assert out is not None
     out["corpus_file"] = path
     out["found_after"] = {"schedules": f.schedules, "seconds": f.seconds}
+    out["scenario"] = f.scenario
     return out
 
 

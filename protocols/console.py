@@ -29,11 +29,13 @@ stored reached the console.
 from __future__ import annotations
 
 from panicfuzz.fingerprint import model_state
-from panicfuzz.kernel import udelay
+from panicfuzz.cells import Cell
+from panicfuzz.kernel import hw_write, rdmsr, smp_processor_id, udelay, wrmsr
 from panicfuzz.machine import Kind
 from panicfuzz.model import Event, Variant
 
 from .blocks.crash import X86Crash
+from .blocks.nmi import NmiHandlers
 from .blocks.panic import PANIC_CPU_INVALID
 from .blocks.printk import Printk
 from .blocks.stop import X86Stop
@@ -105,6 +107,10 @@ class Console(Printk, X86Crash, X86Stop):
         super().__init__(variant)
         self.kernel_version = VERSIONS[variant]
         self.console_spin_rule = SPIN_RULES.get(variant, "")
+        # The perf NMI handler is on NMI_LOCAL from boot (init_hw_perf_events()); each CPU's
+        # PMU overflow status (MSR_CORE_PERF_GLOBAL_STATUS) says whether an NMI is its.
+        self.nmi_local_handler.value = NmiHandlers(("perf_event_nmi_handler",))
+        self.perf_status = [Cell(f"PERF_GLOBAL_STATUS[{c}]", 0) for c in range(self.ncpus)]
 
     def fingerprint(self) -> tuple:
         """All cells (each is finite by construction), plus what the output check depends on."""
@@ -140,6 +146,20 @@ class Console(Printk, X86Crash, X86Stop):
     async def watchdog_overflow_callback(self) -> None:
         await self.nmi_panic("Hard LOCKUP")
 
+    # arch/x86/events/core.c perf_event_nmi_handler() -> intel_pmu_handle_irq(): this CPU's
+    # overflow status (an MSR, CPU-local); the watchdog's counter runs its overflow handler
+    async def perf_event_nmi_handler(self) -> bool:
+        status = self.perf_status[smp_processor_id()]
+        if not rdmsr(status):
+            return False
+        wrmsr(status, 0)
+        await self.watchdog_overflow_callback()
+        return True
+
+    # The hard LOCKUP NMI's source: the watchdog's perf counter overflows on `cpu`.
+    def watchdog_counter_overflows(self, cpu: int) -> None:
+        hw_write(self.perf_status[cpu], 1)
+
     def no_panic_yet_on_cpu0(self, cpu: int | None) -> bool:
         return cpu == 0 and self.panic_cpu.value == PANIC_CPU_INVALID
 
@@ -149,7 +169,7 @@ class Console(Printk, X86Crash, X86Stop):
 
     events = (
         Event("watchdog IRQ", Kind.IRQ, watchdog_pretimeout, guard=no_panic_yet_on_cpu0),
-        Event("hard LOCKUP NMI", Kind.NMI, watchdog_overflow_callback, guard=printing_on_cpu0),
+        Event("hard LOCKUP NMI", Kind.NMI, watchdog_counter_overflows, guard=printing_on_cpu0),
     )
 
     def final_check(self) -> None:

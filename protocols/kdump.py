@@ -310,7 +310,7 @@ class Kdump(X86Crash):
         Event("IRQ4 edge", Kind.IRQ, common_interrupt, guard=serial_can_raise),
         Event("eth0 INTx", Kind.IRQ, eth0_asserts_intx, guard=eth0_can_raise),
         Event("BUG in e1000_intr", Kind.EXC, do_invalid_op, guard=in_eth0_handler_before_eoi),
-        Event("external NMI", Kind.NMI, X86Crash.do_nmi, broadcast=True, guard=no_panic_yet),
+        Event("external NMI", Kind.NMI, broadcast=True, guard=no_panic_yet),
     )
 
     # -- hardware: IO-APIC pin logic and the local APIC's EOI (not kernel code) ---------

@@ -147,6 +147,10 @@ class SmpStop(Arm64Stop, X86Stop):
     def smp_send_stop(self):
         return X86Stop.smp_send_stop(self) if self.variant == "x86" else Arm64Stop.smp_send_stop(self)
 
+    # The NMI entry: x86 do_nmi() (blocks.nmi), arm64 ipi_handler() (blocks.stop).
+    def nmi_handler(self, cpu: int):
+        return self.do_nmi if self.variant == "x86" else self.ipi_handler
+
     def panic_smp_self_stop(self):
         return PanicCore.panic_smp_self_stop(self) if self.variant == "x86" else Arm64Stop.panic_smp_self_stop(self)
 

@@ -302,6 +302,8 @@ class TextPoke(Model):
     async def exc_nmi(self) -> None:
         await self.static_call_site()
 
+    nmi_entry = exc_nmi
+
     # arch/x86/kernel/cpu/mce/core.c: exc_machine_check() -> a notifier calling through the site
     async def exc_machine_check(self) -> None:
         await self.static_call_site()
@@ -333,7 +335,7 @@ class TextPoke(Model):
 
     events = (
         Event("irq", Kind.IRQ, common_interrupt, guard=patch_in_progress),
-        Event("NMI", Kind.NMI, exc_nmi, guard=patch_in_progress),
+        Event("NMI", Kind.NMI, guard=patch_in_progress),
         Event("#MC", Kind.MCE, exc_machine_check, guard=patch_in_progress),
         Event("kprobe-int3", Kind.EXC, kprobe_int3, guard=caller_running_kernel_code),
     )

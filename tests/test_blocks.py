@@ -153,7 +153,7 @@ class ExternalNmi(X86Crash):
     def once(self, cpu: int | None) -> bool:
         return self.panic_cpu.value == -1
 
-    events = (Event("external NMI", Kind.NMI, X86Crash.do_nmi, broadcast=True, guard=once),)
+    events = (Event("external NMI", Kind.NMI, broadcast=True, guard=once),)
 
 
 def test_external_nmi_keeps_the_shoot_down_latched_until_v4_5():

@@ -55,7 +55,7 @@ def test_nmi_latch_holds_at_most_one_pending():
     m = Machine(Semantics("base"), Deviations([]), max_steps=10)
     cpu = m.cpus[0]
     for _ in range(3):
-        m.raise_interrupt(cpu, Kind.NMI, "NMI", lambda: None)
+        m.raise_interrupt(cpu, Kind.NMI, "NMI")
     assert [p.kind for p in cpu.pending] == [Kind.NMI]
 
 
@@ -165,3 +165,27 @@ def test_a_livelock_below_a_stale_deadline_is_still_proven():
     r = run(Flood, [(2, Inject("drain", 0))], variant="flood")
     assert any(e[3].startswith("> drain") for e in r.log)
     assert r.outcome.kind == "livelock", r.outcome.message
+
+
+def test_every_nmi_runs_the_models_nmi_entry_and_a_latched_one_merges_the_sources():
+    from tests.toys import NmiVector
+
+    # CPU1 writes its stop request and sends the NMI; then the watchdog NMI hits CPU0
+    # while the first is still pending: one delivery of the entry, which sees both.
+    r = run(NmiVector, [(0, Run(1)), (2, Inject("watchdog NMI", 0))])
+    assert seen(r) == (("watchdog", "stop"),)
+    assert [e[3] for e in r.log if e[3].startswith("> ")] == ["> NMI (NMI)"]
+    # The watchdog alone: the same entry, which finds no stop request.
+    alone = run(NmiVector, [(2, Inject("watchdog NMI", 0))])
+    assert seen(alone)[0] == ("watchdog",)
+
+
+def test_an_nmi_takes_no_handler_of_its_sender():
+    from panicfuzz.kernel import send_IPI_mask
+
+    class Sender(Halter):
+        async def cpu_main(self, cpu: int) -> None:
+            await send_IPI_mask(1, self.handler_nmi, "NMI", nmi=True)
+
+    r = execute(Sender, "base", Deviations([]))
+    assert r.outcome.kind == "model-error" and "put the sender's intent in shared state" in r.outcome.message

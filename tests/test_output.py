@@ -220,3 +220,39 @@ def test_list_in_a_pipe_keeps_names_whole(capsys):
     assert ["console", "no-spin-on-panic-cpu"] in rows
     doc = json.loads(run(capsys, "list", "--json")[1])
     assert doc["schema"] == "panicfuzz.list/1" and {"protocol", "variant", "expected", "expected_kind", "source"} <= set(doc["variants"][0])
+
+
+def _keys(data) -> set[str]:
+    if isinstance(data, dict):
+        return set(data) | {k for v in data.values() for k in _keys(v)}
+    if isinstance(data, list):
+        return {k for v in data for k in _keys(v)}
+    return set()
+
+
+def test_every_json_field_is_documented(capsys, tmp_path):
+    docs = (Path(__file__).parent.parent / "docs" / "json.md").read_text()
+    files = sorted((CORPUS / "hpet" / "mainline").glob("*.json"))
+    runs = [
+        ["list", "--json"],
+        ["fuzz", "hpet", "--variant", "mainline", "--max-schedules", 300, "--first", "--corpus", tmp_path, "--json"],
+        ["replay", *files, "--variant", "panic-cpu-check", "--json"],
+        ["replay", *files, "--json"],
+        ["show", CASE, "--json"],
+        ["diff", CASE, "--variant", "panic-cpu-check", "--json"],
+        ["verify", "hpet", "--variant", "mainline", "--preemptions", 1, "--events", 1, "--corpus", tmp_path, "--json"],
+    ]
+    for argv in runs:
+        doc = json.loads(run(capsys, *argv)[1])
+        assert doc["schema"] == f"panicfuzz.{argv[0]}/1"
+        missing = {k for k in _keys(doc) if f"`{k}`" not in docs} - set(doc.get("totals", {}).get("answers", {}))
+        assert not missing, f"{argv[0]} --json fields not in docs/json.md: {sorted(missing)}"
+
+
+def test_fuzz_quiet_shows_only_what_is_unexpected_or_new_and_verbose_reports_progress(capsys, tmp_path):
+    code, out, err = run(capsys, "fuzz", "hpet", "--max-schedules", 1, "--corpus", tmp_path, "-q")
+    assert code == 1  # one schedule cannot find the claimed deadlock, and no saved case proves it
+    rows = [line.split()[0] for line in out.splitlines()[1:] if line and "/" in line.split()[0]]
+    assert rows == ["hpet/mainline"] and "UNEXPECTED" in out
+    _, _, err = run(capsys, "fuzz", "hpet", "--variant", "panic-cpu-check", "--max-schedules", 5, "--corpus", tmp_path, "-v")
+    assert "hpet/panic-cpu-check: done in" in err

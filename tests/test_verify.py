@@ -128,3 +128,11 @@ def test_cli_verify_complete_says_so(capsys):
     assert main(["verify", "console", "--variant", "v6.9", "--complete", "--json"]) == 0
     (out,) = json.loads(capsys.readouterr().out)["variants"]
     assert out["answer"] == "holds" and out["whole_state_space"] is True and out["bounds"] is None
+
+
+def test_cli_verify_without_reduction_gives_the_same_answer(capsys):
+    args = ["verify", "hpet", "--variant", "panic-cpu-check", "--preemptions", "1", "--events", "1", "--json"]
+    assert main(args) == 0 and main([*args, "--no-reduction"]) == 0
+    on, off = (json.loads(chunk)["variants"][0] for chunk in capsys.readouterr().out.replace("}\n{", "}\n\x00{").split("\x00"))
+    assert on["reduced"] is True and off["reduced"] is False
+    assert on["answer"] == off["answer"] == "holds" and on["schedules"] <= off["schedules"]

@@ -14,11 +14,13 @@ from panicfuzz.kernel import (
     WRITE_ONCE,
     goal_reached,
     halt,
+    hw_write,
     in_nmi,
     local_irq_disable,
     local_irq_enable,
     raw_spin_lock,
     raw_spin_unlock,
+    rdmsr,
     run_user_code,
     send_IPI,
     udelay,
@@ -107,6 +109,8 @@ class Semantics(Model):
         await self.note("nmi")
         await udelay(5)
 
+    nmi_entry = nmi
+
     async def mce(self) -> None:
         await self.note("mce")
 
@@ -123,7 +127,7 @@ class Semantics(Model):
 
     events = (
         Event("IRQ", Kind.IRQ, irq, limit=1),
-        Event("NMI", Kind.NMI, nmi, limit=2),
+        Event("NMI", Kind.NMI, limit=2),
         Event("#MC", Kind.MCE, mce, broadcast=True),
         Event("#GP", Kind.EXC, grab),
     )
@@ -150,13 +154,15 @@ class Halter(Model):
             await local_irq_disable()
             await halt("test")
         await send_IPI(0, self.handler_irq, "IPI")
-        await send_IPI(0, self.handler_nmi, "NMI", nmi=True)
+        await send_IPI(0, nmi=True)
 
     async def handler_irq(self) -> None:
         await WRITE_ONCE(self.ran, await READ_ONCE(self.ran) + ("irq",))
 
     async def handler_nmi(self) -> None:
         await WRITE_ONCE(self.ran, await READ_ONCE(self.ran) + ("nmi",))
+
+    nmi_entry = handler_nmi
 
 
 class Broken(Model):
@@ -218,6 +224,48 @@ class LostWakeup(Model):
 
     async def acked(self) -> bool:
         return await READ_ONCE(self.ack) == 1
+
+
+class NmiVector(Model):
+    """CPU0 halts with irqs off. CPU1 asks it to stop by NMI; a watchdog NMI may hit CPU0 too.
+
+    Both are the one NMI vector: the entry reads what each source wants from
+    shared state (the stop request, the PMU's status), however many were latched.
+    """
+
+    name = "toy-nmi-vector"
+    seed = 105
+    ncpus = 2
+    max_steps = 100
+    variants = (Variant("base", "holds", "every NMI runs exc_nmi()"),)
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.stop_request = Cell("stop_request", 0)
+        self.perf_status = Cell("PERF_GLOBAL_STATUS[0]", 0)
+        self.seen = Cell("seen", ())
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 0:
+            await local_irq_disable()
+            await halt("test")
+        await WRITE_ONCE(self.stop_request, 1)
+        await send_IPI(0, nmi=True)
+
+    async def exc_nmi(self) -> None:
+        handled = ()
+        if rdmsr(self.perf_status):
+            handled += ("watchdog",)
+        if await READ_ONCE(self.stop_request):
+            handled += ("stop",)
+        await WRITE_ONCE(self.seen, await READ_ONCE(self.seen) + (handled,))
+
+    nmi_entry = exc_nmi
+
+    def pmu_overflows(self, cpu: int) -> None:
+        hw_write(self.perf_status, 1)
+
+    events = (Event("watchdog NMI", Kind.NMI, pmu_overflows, guard=lambda self, cpu: cpu == 0),)
 
 
 class Stuck(Model):

@@ -49,11 +49,13 @@ class X86Nmi(PanicCore):
 
     # apic->send_IPI_mask(mask, NMI_VECTOR): the CPUs in `mask` enter do_nmi().
     def send_nmi(self, mask: int):
-        return send_IPI_mask(mask, self.do_nmi, "NMI", nmi=True)
+        return send_IPI_mask(mask, nmi=True)
 
     # nmi.c do_nmi() (exc_nmi() since v5.8): every NMI, IPI or external, enters here
     async def do_nmi(self) -> None:
         await self.default_do_nmi()
+
+    nmi_entry = do_nmi  # what every NMI runs (panicfuzz.model.Model.nmi_handler)
 
     # nmi.c default_do_nmi(): the handler chain first; a non-CPU-specific NMI then reads
     # the reason port under nmi_reason_lock (v4.5: trylock, polling for a crash IPI)

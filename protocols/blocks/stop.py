@@ -362,8 +362,18 @@ class Arm64Stop(KexecCore, StopHooks):
     # IPI_CPU_CRASH_STOP too.
     async def smp_cross_call(self, mask: int, ipi: str) -> None:
         nmi = ipi == "IPI_CPU_STOP_NMI" or self.arm64_stop() == "nmi-only"
-        # ipi_handler() -> do_handle_IPI(ipinr)
-        await send_IPI_mask(mask, lambda: self.do_handle_IPI(ipi), ipi, nmi=nmi)
+        # ipi_handler() -> do_handle_IPI(ipinr); a pseudo-NMI SGI runs the NMI entry below
+        if nmi:
+            await send_IPI_mask(mask, name=ipi, nmi=True)
+        else:
+            await send_IPI_mask(mask, lambda: self.do_handle_IPI(ipi), ipi)
+
+    # drivers/irqchip/irq-gic-v3.c gic_handle_irq() -> __gic_handle_nmi() -> ipi_handler():
+    # a pseudo-NMI is dispatched by the SGI acknowledged from the GIC (the vector it was sent as)
+    async def ipi_handler(self) -> None:
+        await self.do_handle_IPI(context_of(smp_processor_id()))
+
+    nmi_entry = ipi_handler
 
     # do_handle_IPI(): case IPI_CPU_STOP / IPI_CPU_STOP_NMI (v1, merged); IPI_CPU_STOP and
     # IPI_CPU_CRASH_STOP as separate cases in d7402513c935.
