@@ -65,4 +65,5 @@ class NmiLock(Model):
     async def foo_nmi_handler(self) -> None:
         await self.foo_count_event()
 
-    events = (Event("NMI", Kind.NMI, foo_nmi_handler),)
+    nmi_entry = foo_nmi_handler  # every NMI runs it, whoever sent it (one vector)
+    events = (Event("NMI", Kind.NMI),)

@@ -502,8 +502,10 @@ def _check_events(cls: type[Model], bad) -> None:
         seen.add(e.name)
         if not isinstance(e.kind, Kind):
             raise bad(f"events[{i}]", f"({e.name}) has kind {e.kind!r}, not a panicfuzz.machine.Kind")
-        if not callable(e.handler) or (e.guard is not None and not callable(e.guard)):
-            raise bad(f"events[{i}]", f"({e.name}) needs a callable handler (and guard, if any)")
+        if (e.handler is not None and not callable(e.handler)) or (e.guard is not None and not callable(e.guard)):
+            raise bad(f"events[{i}]", f"({e.name}) has a handler or guard that is not callable")
+        if e.kind is Kind.NMI and getattr(cls, "nmi_entry", None) is None and cls.nmi_handler is Model.nmi_handler:
+            raise bad("nmi_entry", f"is missing, and events[{i}] ({e.name}) is an NMI: every NMI runs the model's nmi_entry (e.g. nmi_entry = exc_nmi)")
         if not _is_int(e.limit) or e.limit < 1:
             raise bad(f"events[{i}]", f"({e.name}) has limit {e.limit!r}, not an int >= 1")
 

@@ -37,7 +37,8 @@ class Tiny(Model):
     async def tick(self):
         await READ_ONCE(self.x)
 
-    events = (Event("NMI", Kind.NMI, tick),)
+    nmi_entry = tick
+    events = (Event("NMI", Kind.NMI),)
 '''
 
 
@@ -74,9 +75,9 @@ BROKEN = [
     ("a bad variant name", 'Variant("fixed"', 'Variant("../up"', "Tiny.variants[1] has name '../up'"),
     ("a bad protocol name", 'name = "tiny"', 'name = "my model"', "Tiny.name is 'my model'"),
     ("zero CPUs", "ncpus = 1", "ncpus = 0", "Tiny.ncpus is 0, not a number of CPUs"),
-    ("an event name that is not allowed", 'Event("NMI"', 'Event("NMI@cpu0"', "tiny.py:22: cannot load model: ValueError: event name 'NMI@cpu0' may not contain '@'"),
-    ("an event that is no Event", 'events = (Event("NMI", Kind.NMI, tick),)', 'events = ("NMI",)', "Tiny.events[0] is 'NMI', not a panicfuzz.model.Event"),
-    ("a repeated event", 'events = (Event("NMI", Kind.NMI, tick),)', 'events = (Event("NMI", Kind.NMI, tick), Event("NMI", Kind.IRQ, tick))', "Tiny.events[1] repeats the event name 'NMI'"),
+    ("an event name that is not allowed", 'Event("NMI"', 'Event("NMI@cpu0"', "tiny.py:23: cannot load model: ValueError: event name 'NMI@cpu0' may not contain '@'"),
+    ("an event that is no Event", 'events = (Event("NMI", Kind.NMI),)', 'events = ("NMI",)', "Tiny.events[0] is 'NMI', not a panicfuzz.model.Event"),
+    ("a repeated event", 'events = (Event("NMI", Kind.NMI),)', 'events = (Event("NMI", Kind.NMI), Event("NMI", Kind.IRQ, tick))', "Tiny.events[1] repeats the event name 'NMI'"),
     ("no cpu_main", "    async def cpu_main(self, cpu):\n        await WRITE_ONCE(self.x, await READ_ONCE(self.x) + 1)\n", "", "Tiny.cpu_main is missing"),
     ("cpu_main not async", "    async def cpu_main(self, cpu):\n        await WRITE_ONCE(self.x, await READ_ONCE(self.x) + 1)\n", "    def cpu_main(self, cpu):\n        pass\n", "Tiny.cpu_main must be a coroutine function"),
     ("a bad seed", "    ncpus = 1\n", "    ncpus = 1\n    seed = 'x'\n", "Tiny.seed is 'x', not an int"),
