@@ -25,7 +25,7 @@ from typing import Any
 from .fingerprint import model_state
 from .machine import Cpu, Machine, Outcome, _current_machine
 from .model import Model
-from .run import RunResult
+from .run import RunResult, result_of
 from .watchdog import watching
 
 
@@ -114,7 +114,7 @@ def execute_bare(
     m = BareMachine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()
     final = model_state(model) if final_state else None
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes))
+    return result_of(m, outcome, final)
 
 
 __all__ = ["BareMachine", "execute_bare"]

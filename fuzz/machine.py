@@ -221,6 +221,8 @@ class Machine:
         self.used: dict[str, int] = {}
         self.outcome: Outcome | None = None
         self.goal_reached = False
+        self.goal_owed = False  # Model.goal_pending() was true at a step boundary of this run
+        self.accesses = 0  # reads and writes of shared cells by CPUs (a run with none tested nothing)
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
         # What the current step (or injection) touched, for partial-order reduction
@@ -385,6 +387,8 @@ class Machine:
         except Violation as v:
             self._finish(Outcome("invariant", v.message, ("invariant", v.key)))
             return None
+        if not self.goal_owed and self.model.goal is not None:
+            self.goal_owed = self.model.goal_pending()
         while True:
             runnable = [c for c in self._rotation() if self.runnable(c)]
             if not runnable:
@@ -509,6 +513,7 @@ class Machine:
     # -- shared memory and spin recognition ---------------------------------
 
     def note_read(self, cpu: Cpu, cell: Cell, value: Any) -> None:
+        self.accesses += 1
         if cpu.reads.get(cell, value) != value:
             cpu.wrote = True  # it changed under this iteration: not a fixed point
         cpu.reads[cell] = value
@@ -518,6 +523,7 @@ class Machine:
         if self.footprint is not None:
             self.footprint.add(cell)
         if cpu is not None:
+            self.accesses += 1
             cpu.wrote = True
             cell.last_writer = cpu.id
         for w in cell.watchers[:]:
@@ -562,6 +568,16 @@ class Machine:
 
     def reach_goal(self) -> None:
         self.goal_reached = True
+
+    def reached(self) -> bool:
+        """Whether the run got where the model says it should, without a failure: its goal
+        (`goal_reached()`, or `goal_pending()` true at some step and false at the end: a run that
+        ends held owes nothing), or (a model without one) every CPU returned."""
+        if self.outcome is None or self.outcome.kind is not None:
+            return False
+        if self.model.goal is not None:
+            return self.goal_reached or self.goal_owed
+        return all(c.done for c in self.cpus)
 
     # -- reports -------------------------------------------------------------
 

@@ -29,8 +29,9 @@ def claim(expected) -> str:
     return expected.expected + (f" ({expected.kind})" if expected.kind else "")
 
 
-def verdict_word(as_expected: bool) -> str:
-    return "as expected" if as_expected else "UNEXPECTED"
+def verdict_word(as_expected: bool, vacuous: str | None = None) -> str:
+    """A variant's verdict in a table: VACUOUS is a "holds" its runs cannot support (`search.vacuity`)."""
+    return "VACUOUS" if vacuous else "as expected" if as_expected else "UNEXPECTED"
 
 
 # -- JSON shapes -------------------------------------------------------------------
@@ -73,6 +74,9 @@ def verdict_json(v: Verdict, files: list[str], as_expected: bool) -> dict[str, A
         "seconds": v.seconds,
         "complete": v.complete,
         "reduced": v.reduced,
+        "reached_goal": v.reached,
+        "shared_access": v.accessed,
+        "vacuous": v.vacuous if v.complete and not v.findings else None,
         "findings": [found_json(f, p) for f, p in zip(v.findings, files)],
         "as_expected": as_expected,
     }
@@ -100,18 +104,22 @@ def fuzz_json(rows, args) -> dict[str, Any]:
         ]
         unproven = [{"signature": sig, "schedules": n} for sig, n in sorted(counted.items()) if sig not in known]
         kinds = {f["kind"] for f in found} | {h["kind"] for h in hits} | {"hang" for _ in unproven}
-        as_expected = not kinds if info.expected == "holds" else info.kind in kinds
+        vacuous = report.vacuous if info.expected == "holds" and not kinds else None  # "holds" would prove nothing
+        as_expected = not kinds and vacuous is None if info.expected == "holds" else info.kind in kinds
         variants.append(
             {
                 "protocol": report.protocol,
                 "variant": report.variant,
                 "claim": {"expected": info.expected, "kind": info.kind},
                 "as_expected": as_expected,
+                "vacuous": vacuous,
                 "new": found,
                 "known": hits,
                 "unproven": unproven,
                 "evidence": evidence,
                 "schedules": report.schedules,
+                "reached_goal": report.reached,
+                "shared_access": report.accessed,
                 "seconds": report.seconds,
                 "steps_per_second": round(report.steps / report.seconds) if report.seconds else None,
             }
@@ -147,7 +155,7 @@ def fuzz_text(doc: dict[str, Any], timelines: dict[str, str], *, quiet: bool = F
         (
             f"{v['protocol']}/{v['variant']}",
             claim_text(v["claim"]),
-            verdict_word(v["as_expected"]),
+            verdict_word(v["as_expected"], v["vacuous"]),
             str(len(v["new"])),
             str(len(v["known"])),
             str(v["schedules"]),
@@ -162,6 +170,9 @@ def fuzz_text(doc: dict[str, Any], timelines: dict[str, str], *, quiet: bool = F
         f"({doc['strategy']}, seed {doc['seed']})",
         width,
     )
+    for v in shown:
+        if v["vacuous"]:
+            out += wrap(f"VACUOUS {v['protocol']}/{v['variant']}: {v['vacuous']}: its \"holds\" proves nothing", width, "  ")
     known = [v for v in shown if v["known"]]
     if known and not quiet:
         out += ["", f"known bugs hit (files in {doc['corpus']}/<protocol>/<variant>/; show one: panicfuzz show FILE):"]
@@ -234,7 +245,9 @@ def bounds(v: Verdict) -> str:
 def verify_answer(v: Verdict) -> str:
     if v.findings:
         return "counterexample"
-    return "holds" if v.complete else "inconclusive"
+    if not v.complete:
+        return "inconclusive"
+    return "vacuous" if v.vacuous else "holds"
 
 
 def verify_text(model_cls, v: Verdict, files: list[str], expected, as_expected: bool, **drawing) -> str:
@@ -246,6 +259,8 @@ def verify_text(model_cls, v: Verdict, files: list[str], expected, as_expected: 
     stats = f"{v.schedules} schedules, {v.states} distinct states, {v.seconds:.2f} s"
     if v.findings:
         answer = f"{len(v.findings)} counterexample(s) within {bounds(v)}"
+    elif v.complete and v.vacuous:
+        answer = f"VACUOUS within {bounds(v)}: {v.vacuous}, so \"holds\" would prove nothing"
     elif v.complete and v.preemptions == UNBOUNDED:
         answer = "holds: the whole state space was explored"
     elif v.whole_space:

@@ -23,6 +23,9 @@ class RunResult:
     final: tuple | None = None  # the shared state the run ended in (`final_state=True`), else None
     clock: tuple[int, ...] = ()  # virtual time (ns) of each log entry
     notes: tuple[tuple[int, int, str], ...] = ()  # timeline notes: (log position, cpu, text)
+    # For vacuity (a search whose runs never reach the goal, or touch nothing shared, proves nothing):
+    reached: bool = False  # the model's goal was reached (`Machine.reached`)
+    accesses: int = 0  # reads and writes of shared cells by CPUs
 
     @property
     def failed(self) -> bool:
@@ -51,4 +54,12 @@ def execute(
     m = Machine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
     outcome = m.run()
     final = model_state(model) if final_state else None
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes))
+    return result_of(m, outcome, final)
+
+
+def result_of(m: Machine, outcome: Outcome, final: tuple | None = None) -> RunResult:
+    """The RunResult of a finished run of `m` (either driver)."""
+    return RunResult(
+        outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes),
+        reached=m.reached(), accesses=m.accesses,
+    )
