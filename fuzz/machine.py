@@ -182,6 +182,9 @@ class Outcome:
     detail: dict = attrs.field(factory=dict)
 
 
+_CHANGED = object()  # `note_write`'s default: the write changed the value
+
+
 class _Finished(BaseException):
     """Unwinds the CPU task that ended the run."""
 
@@ -513,13 +516,28 @@ class Machine:
             cpu.wrote = True  # it changed under this iteration: not a fixed point
         cpu.reads[cell] = value
 
-    def note_write(self, cpu: Cpu | None, cell: Cell) -> None:
-        """`cell` was written by `cpu` (None: by a device, at an injection)."""
+    def note_write(self, cpu: Cpu | None, cell: Cell, old: Any = _CHANGED) -> None:
+        """`cell` was written by `cpu` (None: by a device, at an injection).
+
+        `old`: the value a read-modify-write found (it may have left it
+        unchanged). Every write makes `cpu` the last writer and is in the
+        step's footprint (dependence); only a changed value wakes the spinners
+        on `cell` and ends the writer's spin fixed point. A write that leaves
+        the value as it was changes no state: a woken spinner would re-read
+        the same value and block again, and two CPUs spinning with a locked
+        RMW on one held word (`while (test_and_set_bit(0, &l))`) would wake
+        each other forever instead of being reported as the deadlock they are.
+        """
         if self.footprint is not None:
             self.footprint.add(cell)
         if cpu is not None:
-            cpu.wrote = True
             cell.last_writer = cpu.id
+        if old is not _CHANGED and old == cell.value:
+            if cpu is not None:
+                self.note_read(cpu, cell, old)
+            return
+        if cpu is not None:
+            cpu.wrote = True
         for w in cell.watchers[:]:
             self._set_wait(w, None)
             w.last_reads = None
