@@ -594,11 +594,15 @@ async def run_user_code() -> None:
 
 async def goal_reached(what: str) -> None:
     """The model's progress goal (`Model.goal`): the run ends here and counts as held. Schedule
-    points before and after; logs `goal: what`."""
+    points before and after; logs `goal: what`. With `Model.settle_after_goal`, this CPU halts
+    instead (it has left the modelled kernel) and the others run on for that many steps; never
+    returns then."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     m.event(cpu, f"goal: {what}")
     m.reach_goal()
+    if m.settle_left:
+        await halt("after the goal")
     await m.schedule_point(cpu)
 
 

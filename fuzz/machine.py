@@ -224,6 +224,7 @@ class Machine:
         self.used: dict[str, int] = {}
         self.outcome: Outcome | None = None
         self.goal_reached = False
+        self.settle_left = 0  # after the goal: steps left for the other CPUs to settle
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
         # What the current step (or injection) touched, for partial-order reduction
@@ -381,8 +382,10 @@ class Machine:
         if count:
             self.steps += 1
         if self.goal_reached:
-            self._finish(self._final(Outcome(None)))
-            return None
+            if self.settle_left <= 0:
+                self._finish(self._final(Outcome(None)))
+                return None
+            self.settle_left -= 1
         try:
             self.model.check()
         except Violation as v:
@@ -397,6 +400,12 @@ class Machine:
 
                 self._finish(self._final(terminal_outcome(self)))
                 return None
+            if self.goal_reached:  # settling: the CPUs run on, nothing more is injected
+                action = self.decisions.choose(self, [Run(c.id) for c in runnable])
+                self.trace.append(action)
+                self.kinds.append("d" if action.cpu == runnable[0].id else "p" if runnable[0].id == self.last else "s")
+                self.last = action.cpu
+                return self.cpus[action.cpu]
             if self.steps >= self.max_steps and self.fair is None:
                 from .livelock import FairContinuation
 
@@ -580,6 +589,7 @@ class Machine:
 
     def reach_goal(self) -> None:
         self.goal_reached = True
+        self.settle_left = self.model.settle_after_goal
 
     # -- reports -------------------------------------------------------------
 

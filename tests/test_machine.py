@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import ast
 
-from panicfuzz.cells import atomic_t, cpumask_t
+from panicfuzz.cells import Cell, atomic_t, cpumask_t
 from panicfuzz import kernel
 from panicfuzz.kernel import (
+    BUG_ON,
     READ_ONCE,
+    WRITE_ONCE,
+    goal_reached,
+    halt,
+    send_IPI,
     atomic_cmpxchg,
     atomic_inc_not_zero,
     cpu_relax,
@@ -16,7 +21,7 @@ from panicfuzz.kernel import (
     cpumask_weight,
 )
 from panicfuzz.machine import Kind, Machine
-from panicfuzz.model import Model, Variant
+from panicfuzz.model import Event, Model, Variant
 from panicfuzz.run import execute
 from panicfuzz.strategies import Deviations, Replay
 from panicfuzz.trace import Inject, Run, parse_action
@@ -269,3 +274,71 @@ def test_cpumask_weight_is_logged_as_a_number():
     r = execute(Weigh, "base", Deviations([]), logging=True)
     texts = [e[3] for e in r.log]
     assert "cpumask_weight(&mask) = 1 ({0})" in texts and "READ mask = {0}" in texts, texts
+
+
+class LateNmi(Model):
+    """CPU0 sends CPU1 an NMI and reaches the goal at once; CPU1 is in an irqs-off section then."""
+
+    name = "toy-late-nmi"
+    ncpus = 2
+    max_steps = 100
+    goal = "CPU0 jumps to the crash kernel"
+    variants = (Variant("base", "holds", "the goal ends the run: the NMI is never taken"),)
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.taken = Cell("taken", 0)
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 0:
+            await send_IPI(1, nmi=True)
+            await goal_reached("jump")
+        else:
+            await halt("stopped")
+
+    async def nmi(self) -> None:
+        await WRITE_ONCE(self.taken, 1)
+
+    nmi_entry = nmi
+
+    def final_check(self) -> None:
+        BUG_ON(self.taken.value == 1, "late-nmi", "CPU1 took the NMI after the jump")
+
+
+class Settling(LateNmi):
+    settle_after_goal = 10
+
+
+def test_the_goal_ends_the_run_unless_the_model_lets_the_machine_settle():
+    assert execute(LateNmi, "base", Deviations([])).outcome.kind is None
+    r = execute(Settling, "base", Deviations([]), logging=True)
+    assert r.outcome.kind == "invariant" and r.outcome.signature_parts == ("invariant", "late-nmi"), r.outcome
+    texts = [(e[1], e[3]) for e in r.log]
+    assert texts.index((0, "halts (after the goal)")) < texts.index((1, "> NMI (NMI)"))
+
+
+def test_settling_is_bounded_and_offers_no_injection():
+    class Busy(Settling):
+        settle_after_goal = 3
+
+        async def cpu_main(self, cpu: int) -> None:
+            if cpu == 0:
+                await goal_reached("jump")
+            while True:  # CPU1 never settles: the run ends held after 3 more steps
+                await WRITE_ONCE(self.taken, 2)
+
+        events = (Event("NMI", Kind.NMI),)
+
+    class Record:
+        offers: list = []
+
+        def choose(self, machine, enabled):
+            self.offers.append((machine.goal_reached, enabled))
+            return enabled[0]
+
+    src = Record()
+    r = execute(Busy, "base", src, logging=True)
+    assert r.outcome.kind is None
+    after = [offer for reached, offer in src.offers if reached]
+    assert after and len(after) <= 3 and not any(isinstance(a, Inject) for offer in after for a in offer)
+    assert any(isinstance(a, Inject) for reached, offer in src.offers if not reached for a in offer)
