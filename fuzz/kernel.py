@@ -140,15 +140,24 @@ smp_load_acquire = READ_ONCE
 smp_store_release = WRITE_ONCE
 
 
-async def _rmw(cell: Cell, fn: Callable[[Any], tuple[Any, Any]], text: str) -> Any:
-    """One atomic read-modify-write: fn(old) -> (new, result)."""
+async def _rmw(cell: Cell, fn: Callable[[Any], tuple[Any, Any]], text: str, stores: Callable[[Any], bool] | None = None) -> Any:
+    """One atomic read-modify-write: fn(old) -> (new, result).
+
+    It writes the line even when `new == old`, as a `lock`-prefixed x86
+    instruction does (a failed `lock cmpxchg` writes back what it read, `lock
+    btr` of a clear bit writes the word): the CPU is the cell's last writer
+    and the step depends on every access to it. An unchanged value wakes no
+    spinner and keeps a spin iteration a fixed point (`Machine.note_write`).
+    `stores(result)` False: this call executed no write at all (the
+    `atomic_fetch_add_unless()` loop that finds `u` never reaches its cmpxchg).
+    """
     m, cpu = _here()
     await m.schedule_point(cpu)
     old = cell.value
     new, result = fn(old)
-    if new != old:
+    if stores is None or stores(result):
         cell.value = new
-        m.note_write(cpu, cell)
+        m.note_write(cpu, cell, old)
     else:
         m.note_read(cpu, cell, old)
     m.event(cpu, text if result is None else f"{text} = {_fmt(result)}")
@@ -205,13 +214,13 @@ async def atomic_dec_and_test(v: Cell) -> bool:
 async def atomic_inc_not_zero(v: Cell) -> bool:
     """`atomic_inc_not_zero()`: increment unless 0; returns whether it did. Schedule point; logs
     `atomic_inc_not_zero(&v) = 0/1`."""
-    return await _rmw(v, lambda old: (old + 1, True) if old else (old, False), f"atomic_inc_not_zero(&{v})")
+    return await _rmw(v, lambda old: (old + 1, True) if old else (old, False), f"atomic_inc_not_zero(&{v})", stores=bool)
 
 
 async def atomic_add_unless(v: Cell, a: int, u: int) -> bool:
     """`atomic_add_unless()`: add `a` unless the value is `u`; returns whether it added. Schedule
     point; logs `atomic_add_unless(&v, a, u) = 0/1`."""
-    return await _rmw(v, lambda old: (old + a, True) if old != u else (old, False), f"atomic_add_unless(&{v}, {a}, {u})")
+    return await _rmw(v, lambda old: (old + a, True) if old != u else (old, False), f"atomic_add_unless(&{v}, {a}, {u})", stores=bool)
 
 
 async def atomic_cmpxchg(v: Cell, old: Any, new: Any) -> Any:
@@ -265,7 +274,7 @@ async def cpumask_empty(mask: cpumask_t) -> bool:
 async def cpumask_read(mask: cpumask_t) -> int:
     """A snapshot of the mask as a bitmask, in one read (`cpumask_copy()` out of it). Schedule point;
     logs `READ mask = {..}`."""
-    return await _read(mask, f"READ {mask}", lambda v: v)
+    return await _read(mask, f"READ {mask}", None)
 
 
 async def cpumask_write(mask: cpumask_t, bits: int) -> None:
@@ -278,13 +287,17 @@ def cpus_of(bits: int) -> str:
     return "{" + ",".join(str(i) for i in range(bits.bit_length()) if bits >> i & 1) + "}"
 
 
-async def _read(mask: cpumask_t, text: str, result: Callable[[int], Any]) -> Any:
+async def _read(mask: cpumask_t, text: str, result: Callable[[int], Any] | None) -> Any:
+    """One read of `mask`; logs `text = result ({cpus})`, or `text = {cpus}` for the mask itself (`result` None)."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     v = mask.value
     m.note_read(cpu, mask, v)
+    if result is None:
+        m.event(cpu, f"{text} = {cpus_of(v)}")
+        return v
     r = result(v)
-    m.event(cpu, f"{text} = {cpus_of(v)}" if r is v else f"{text} = {_fmt(r)} ({cpus_of(v)})")
+    m.event(cpu, f"{text} = {_fmt(r)} ({cpus_of(v)})")
     return r
 
 
@@ -581,11 +594,15 @@ async def run_user_code() -> None:
 
 async def goal_reached(what: str) -> None:
     """The model's progress goal (`Model.goal`): the run ends here and counts as held. Schedule
-    points before and after; logs `goal: what`."""
+    points before and after; logs `goal: what`. With `Model.settle_after_goal`, this CPU halts
+    instead (it has left the modelled kernel) and the others run on for that many steps; never
+    returns then."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     m.event(cpu, f"goal: {what}")
     m.reach_goal()
+    if m.settle_left:
+        await halt("after the goal")
     await m.schedule_point(cpu)
 
 

@@ -182,6 +182,9 @@ class Outcome:
     detail: dict = attrs.field(factory=dict)
 
 
+_CHANGED = object()  # `note_write`'s default: the write changed the value
+
+
 class _Finished(BaseException):
     """Unwinds the CPU task that ended the run."""
 
@@ -223,6 +226,7 @@ class Machine:
         self.goal_reached = False
         self.goal_owed = False  # Model.goal_pending() was true at a step boundary of this run
         self.accesses = 0  # reads and writes of shared cells by CPUs (a run with none tested nothing)
+        self.settle_left = 0  # after the goal: steps left for the other CPUs to settle
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
         # What the current step (or injection) touched, for partial-order reduction
@@ -380,8 +384,10 @@ class Machine:
         if count:
             self.steps += 1
         if self.goal_reached:
-            self._finish(self._final(Outcome(None)))
-            return None
+            if self.settle_left <= 0:
+                self._finish(self._final(Outcome(None)))
+                return None
+            self.settle_left -= 1
         try:
             self.model.check()
         except Violation as v:
@@ -398,6 +404,12 @@ class Machine:
 
                 self._finish(self._final(terminal_outcome(self)))
                 return None
+            if self.goal_reached:  # settling: the CPUs run on, nothing more is injected
+                action = self.decisions.choose(self, [Run(c.id) for c in runnable])
+                self.trace.append(action)
+                self.kinds.append("d" if action.cpu == runnable[0].id else "p" if runnable[0].id == self.last else "s")
+                self.last = action.cpu
+                return self.cpus[action.cpu]
             if self.steps >= self.max_steps and self.fair is None:
                 from .livelock import FairContinuation
 
@@ -518,14 +530,29 @@ class Machine:
             cpu.wrote = True  # it changed under this iteration: not a fixed point
         cpu.reads[cell] = value
 
-    def note_write(self, cpu: Cpu | None, cell: Cell) -> None:
-        """`cell` was written by `cpu` (None: by a device, at an injection)."""
+    def note_write(self, cpu: Cpu | None, cell: Cell, old: Any = _CHANGED) -> None:
+        """`cell` was written by `cpu` (None: by a device, at an injection).
+
+        `old`: the value a read-modify-write found (it may have left it
+        unchanged). Every write makes `cpu` the last writer and is in the
+        step's footprint (dependence); only a changed value wakes the spinners
+        on `cell` and ends the writer's spin fixed point. A write that leaves
+        the value as it was changes no state: a woken spinner would re-read
+        the same value and block again, and two CPUs spinning with a locked
+        RMW on one held word (`while (test_and_set_bit(0, &l))`) would wake
+        each other forever instead of being reported as the deadlock they are.
+        """
         if self.footprint is not None:
             self.footprint.add(cell)
         if cpu is not None:
             self.accesses += 1
-            cpu.wrote = True
             cell.last_writer = cpu.id
+        if old is not _CHANGED and old == cell.value:
+            if cpu is not None:
+                self.note_read(cpu, cell, old)
+            return
+        if cpu is not None:
+            cpu.wrote = True
         for w in cell.watchers[:]:
             self._set_wait(w, None)
             w.last_reads = None
@@ -568,6 +595,7 @@ class Machine:
 
     def reach_goal(self) -> None:
         self.goal_reached = True
+        self.settle_left = self.model.settle_after_goal
 
     def reached(self) -> bool:
         """Whether the run got where the model says it should, without a failure: its goal

@@ -99,6 +99,10 @@ class Model:
     # runs for every NMI, whoever sent it (see `nmi_handler`).
     nmi_entry: ClassVar[Callable[[Any], Coroutine] | None] = None
     max_steps: ClassVar[int] = 2000  # hang budget for one run
+    # Steps the machine keeps running after goal_reached() (0: the run ends at the goal). The
+    # goal's CPU halts; the others settle (an NMI already raised is taken, a stop path runs on)
+    # under check() until none can run or the steps are spent, then final_check() judges.
+    settle_after_goal: ClassVar[int] = 0
 
     def __init__(self, variant: str):
         if variant not in {v.name for v in self.variants}:
