@@ -76,6 +76,7 @@ def _cpu_state(m: Machine, cpu: Cpu) -> tuple:
         tuple((c.name, _simple(v)) for c, v in cpu.reads.items()),
         None if cpu.last_reads is None else tuple((c.name, _simple(v)) for c, v in cpu.last_reads.items()),
         cpu.wrote,
+        None if cpu.stalled_until is None else _remaining(m, cpu.stalled_until),
         _frames(m, cpu),
     )
 

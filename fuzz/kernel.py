@@ -19,6 +19,7 @@ import sys
 from typing import Any, Awaitable, Callable
 
 from .cells import Cell, DeviceCounter, cpumask_t, mutex, raw_spinlock_t
+from .trace import duration
 from .machine import IDLE, NMI_VECTOR, Halt, Kind, Machine, Poll, Sleep, Spin, Violation, _is_model_code, current_machine
 
 NSEC_PER_USEC = 1_000
@@ -538,7 +539,7 @@ async def ndelay(nsecs: int) -> None:
     (the clock jumps when every CPU waits on time). Schedule points while it waits; logs `delay D`."""
     m, cpu = _here()
     deadline = m.now + nsecs
-    m.event(cpu, f"delay {_duration(nsecs)}")
+    m.event(cpu, f"delay {duration(nsecs)}")
     while m.now < deadline:
         m.block(cpu, Sleep(deadline))
         await m.schedule_point(cpu)
@@ -558,7 +559,7 @@ async def spin_until_cond_timeout(cond: Callable[[], Awaitable[bool]], usecs: in
         if await cond():
             return True
         if m.now >= deadline:
-            m.event(cpu, f"timed out after {_duration(usecs * NSEC_PER_USEC)}")
+            m.event(cpu, f"timed out after {duration(usecs * NSEC_PER_USEC)}")
             return False
         cells = m.end_iteration(cpu)
         if cells is not None:
@@ -611,13 +612,6 @@ def BUG_ON(cond: bool, key: str, message: str) -> None:  # noqa: N802 - kernel n
     `cond` holds. Not a schedule point; the failure is the run's outcome."""
     if cond:
         raise Violation(key, message)
-
-
-def _duration(ns: int) -> str:
-    for unit, size in (("s", 10**9), ("ms", 10**6), ("us", 10**3)):
-        if ns >= size and ns % size == 0:
-            return f"{ns // size} {unit}"
-    return f"{ns} ns"
 
 
 async def raise_exception(name: str, handler: Callable[[], Awaitable[Any]]) -> None:

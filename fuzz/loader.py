@@ -43,7 +43,7 @@ from panicfuzz import protocols
 from . import scenarios
 from .errors import ModelLoadError
 from .machine import Kind, _is_model_code
-from .model import FAILURE_KINDS, OUTCOMES, Event, Model, Variant
+from .model import FAILURE_KINDS, OUTCOMES, Event, Model, Stall, Variant
 
 GROUP = "panicfuzz.models"
 SETTINGS = ("models", "corpus")  # the keys [tool.panicfuzz] may have
@@ -447,6 +447,7 @@ def validate(cls: type) -> type[Model]:
         raise bad("ncpus", f"is {cls.ncpus!r}, not a number of CPUs (an int >= 1)")
     _check_variants(cls, bad)
     _check_events(cls, bad)
+    _check_stalls(cls, bad)
     if cls.cpu_main is Model.cpu_main:
         raise bad("cpu_main", "is missing (async def cpu_main(self, cpu): what CPU `cpu` runs)")
     if not inspect.iscoroutinefunction(cls.cpu_main):
@@ -455,6 +456,8 @@ def validate(cls: type) -> type[Model]:
         raise bad("max_steps", f"is {cls.max_steps!r}, not a step budget (an int >= 1)")
     if cls.goal is not None and not isinstance(cls.goal, str):
         raise bad("goal", f"is {cls.goal!r}, not a description (a str) or None")
+    if not _is_int(cls.settle_after_goal) or cls.settle_after_goal < 0:
+        raise bad("settle_after_goal", f"is {cls.settle_after_goal!r}, not a number of steps (an int >= 0)")
     if getattr(cls, "seed", None) is not None and not _is_int(cls.seed):
         raise bad("seed", f"is {cls.seed!r}, not an int")
     if not isinstance(getattr(cls, "source", ""), str):
@@ -508,6 +511,23 @@ def _check_events(cls: type[Model], bad) -> None:
             raise bad("nmi_entry", f"is missing, and events[{i}] ({e.name}) is an NMI: every NMI runs the model's nmi_entry (e.g. nmi_entry = exc_nmi)")
         if not _is_int(e.limit) or e.limit < 1:
             raise bad(f"events[{i}]", f"({e.name}) has limit {e.limit!r}, not an int >= 1")
+
+
+def _check_stalls(cls: type[Model], bad) -> None:
+    stalls = cls.stalls
+    if not isinstance(stalls, (tuple, list)) or not all(isinstance(st, Stall) for st in stalls):
+        raise bad("stalls", f"is {stalls!r}, not a tuple of panicfuzz.model.Stall")
+    names = {e.name for e in cls.events}
+    for i, st in enumerate(stalls):
+        if st.name in names:
+            raise bad(f"stalls[{i}]", f"repeats the name {st.name!r} (of an event or another stall)")
+        names.add(st.name)
+        if not _is_int(st.limit) or st.limit < 1:
+            raise bad(f"stalls[{i}]", f"({st.name}) has limit {st.limit!r}, not an int >= 1")
+        if st.cpus is not None and not all(_is_int(c) and 0 <= c < cls.ncpus for c in st.cpus):
+            raise bad(f"stalls[{i}]", f"({st.name}) has cpus {st.cpus!r}, not CPU numbers below ncpus ({cls.ncpus})")
+        if st.guard is not None and not callable(st.guard):
+            raise bad(f"stalls[{i}]", f"({st.name}) has a guard that is not callable")
 
 
 def _is_int(x: Any) -> bool:

@@ -75,6 +75,33 @@ class Event:
 
 
 @attrs.frozen
+class Stall:
+    """A CPU that may make no progress for a while: a vCPU descheduled by the host, an SMI, a
+    long section the model does not spell out. While it stalls, the CPU takes no step and no
+    interrupt (they stay pending); the others run, and the clock moves when they all wait.
+
+    One action per (CPU, duration) is on offer where the stall may begin: a CPU in `cpus`
+    (None: any), not finished and not stalled already, for which `guard(model, cpu)` holds
+    (read cells and `context_of(cpu)`, as an event guard does). `durations` are the lengths
+    allowed, in ns: a bound M is written as the few lengths that matter below it (just past
+    each timeout the stall must outlast). At most `limit` per run. A stall counts as an
+    injected event (bounds, size order), and a shorter one is the smaller reproducer.
+    """
+
+    name: str
+    durations: tuple[int, ...]
+    limit: int = 1
+    cpus: tuple[int, ...] | None = None
+    guard: Callable[[Any, int], bool] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if "@" in self.name or self.name.startswith("cpu") or not self.name or self.name != self.name.strip():
+            raise ValueError(f"stall name {self.name!r} must be non-empty, without '@' or outer spaces, not start with 'cpu'")
+        if not self.durations or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in self.durations):
+            raise ValueError(f"stall {self.name!r}: durations are ints >= 1 (ns), at least one")
+
+
+@attrs.frozen
 class Parameter:
     """A scenario parameter: the model's class attribute `name` holds its default, `strategy`
     (Hypothesis) the values a search may draw. See `panicfuzz.scenarios`."""
@@ -93,6 +120,7 @@ class Model:
     variants: ClassVar[tuple[Variant, ...]]
     ncpus: ClassVar[int]
     events: ClassVar[tuple[Event, ...]] = ()
+    stalls: ClassVar[tuple[Stall, ...]] = ()  # CPUs that may stall, where, how long (see `Stall`)
     parameters: ClassVar[tuple[Parameter, ...]] = ()  # scenario parameters (kernel options, ncpus, ...)
     goal: ClassVar[str | None] = None  # what goal_reached() marks; None: every CPU finishes
     # The NMI entry (a plain async method, e.g. `nmi_entry = exc_nmi`): what every CPU

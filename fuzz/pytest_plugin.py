@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import os
 import tomllib
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -113,6 +112,9 @@ _SETTINGS = pytest.StashKey[Settings]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "panicfuzz_case: a corpus case collected by the panicfuzz plugin")
     given = [Path(d).resolve() for d in config.getoption("panicfuzz_corpus")]
+    for d, name in zip(given, config.getoption("panicfuzz_corpus")):
+        if not d.is_dir():
+            raise pytest.UsageError(f"--panicfuzz-corpus {name}: no such directory")
     configured = [Path(d).resolve() for d in config.getini("panicfuzz_corpus")]
     if not given and not configured:
         configured = [p for p in [_project_corpus(config.rootpath)] if p is not None]
@@ -181,12 +183,11 @@ class CorpusCase(pytest.Item):
 
     def runtest(self) -> None:
         settings = self.config.stash[_SETTINGS]
-        weak = check_case(self.path, self.config.rootpath, strict=settings.strict)
-        if weak:
-            text = "\n".join(weak)
-            self.add_report_section("call", "panicfuzz", text)
-            self.user_properties.append(("panicfuzz_weak", text))
-            warnings.warn(PanicfuzzWeakSurvival(text))
+        for line in check_case(self.path, self.config.rootpath, strict=settings.strict):
+            self.add_report_section("call", "panicfuzz", line)
+            self.user_properties.append(("panicfuzz_weak", line))
+            # at the case file (the item's location), which the line need not repeat
+            self.warn(PanicfuzzWeakSurvival(line.removeprefix(f"{_show(self.path)} on ")))
 
     def repr_failure(self, excinfo, style=None):
         from . import corpus, scenarios
@@ -196,7 +197,7 @@ class CorpusCase(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
-        return self.path, None, f"panicfuzz case {_show(self.path)}"
+        return self.path, 0, f"panicfuzz case {_show(self.path)}"
 
 
 def check_case(path: Path, start: Path | None = None, *, strict: bool = False) -> list[str]:
