@@ -372,8 +372,9 @@ def path_for(root: Path, protocol: str, variant: str, signature: str) -> Path:
 _TMP = re.compile(r"\..+\.(\d+)\.[0-9a-f]{8}\.tmp")
 
 
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON so that a reader (or an interrupted run) never sees half a file."""
+def write_atomic(path: Path, data: dict[str, Any], indent: int | None = 1) -> None:
+    """Write JSON so that a reader (or an interrupted run) never sees half a file
+    (`indent=None`: one line, by the C encoder, for a file rewritten often)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path.parent)
@@ -387,8 +388,7 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             if mode is not None:
                 os.fchmod(fd, mode)
-            json.dump(data, f, indent=1, sort_keys=False, allow_nan=False)
-            f.write("\n")
+            f.write(json.dumps(data, indent=indent, allow_nan=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
