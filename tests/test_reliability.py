@@ -202,3 +202,29 @@ def test_a_killed_fuzz_keeps_its_first_finding_as_a_complete_case(tmp_path, sign
         data = corpus.load(path)
         assert path.stem == data["failure"]["signature"]
         assert main(["replay", str(path)]) == 0
+
+
+def test_a_long_default_search_runs_in_bounded_memory(monkeypatch):
+    """Issue 18.7: a Hypothesis engine keeps every example it ran; a fresh one every CHUNK examples
+    keeps the search's memory flat (bench/memory.py measures the real figure)."""
+    import gc
+    import tracemalloc
+
+    from panicfuzz.search import search
+    from panicfuzz.strategies import hypothesis
+
+    monkeypatch.setattr(hypothesis, "CHUNK", 100)
+    held = {}
+
+    def progress(done, _total):
+        if done in (200, 700):
+            gc.collect()  # what is held, not garbage waiting for the cycle collector
+            held[done] = tracemalloc.get_traced_memory()[0]
+
+    tracemalloc.start()
+    try:
+        report = search(toys.Idle, "works", max_schedules=700, seed=0, progress=progress)
+    finally:
+        tracemalloc.stop()
+    assert report.schedules == 700
+    assert held[700] - held[200] < 2**19, held  # one engine keeps about 3 kB per example: 1.5 MB for these 500
