@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from . import __version__, loader
 from .machine import HarnessBug
-from .trace import Action, Inject, Size, measure, parse_action
+from .trace import Action, Inject, Size, StallFor, measure, parse_action
 
 SCHEMA = 1
 MAX_BYTES = 8 << 20  # the largest shipped case is 12 KB
@@ -301,9 +301,12 @@ def check_model(path: Path, data: dict[str, Any], model_cls) -> None:
                 "(the case was recorded under another configuration)"
             )
     events = {e.name for e in model_cls.events}
+    stalls = {st.name for st in model_cls.stalls}
     for i, a in enumerate(trace_of(path, data)):
         cpu = a.cpu
-        if isinstance(a, Inject) and a.event not in events:
+        if isinstance(a, StallFor) and a.event not in stalls:
+            raise CorpusError(f"{path}: field 'trace[{i}]' is {show(str(a))}: {model_cls.name} has no stall {show(a.event)}")
+        if isinstance(a, Inject) and not isinstance(a, StallFor) and a.event not in events:
             raise CorpusError(f"{path}: field 'trace[{i}]' is {show(str(a))}: {model_cls.name} has no event {show(a.event)}")
         if cpu is not None and cpu >= model_cls.ncpus:
             raise CorpusError(f"{path}: field 'trace[{i}]' is {show(str(a))}: {model_cls.name} has {model_cls.ncpus} CPUs")
@@ -369,8 +372,9 @@ def path_for(root: Path, protocol: str, variant: str, signature: str) -> Path:
 _TMP = re.compile(r"\..+\.(\d+)\.[0-9a-f]{8}\.tmp")
 
 
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON so that a reader (or an interrupted run) never sees half a file."""
+def write_atomic(path: Path, data: dict[str, Any], indent: int | None = 1) -> None:
+    """Write JSON so that a reader (or an interrupted run) never sees half a file
+    (`indent=None`: one line, by the C encoder, for a file rewritten often)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path.parent)
@@ -384,8 +388,7 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             if mode is not None:
                 os.fchmod(fd, mode)
-            json.dump(data, f, indent=1, sort_keys=False, allow_nan=False)
-            f.write("\n")
+            f.write(json.dumps(data, indent=indent, allow_nan=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

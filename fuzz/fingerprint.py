@@ -51,7 +51,7 @@ def model_state(model: Any) -> tuple:
 def fingerprint(m: Machine) -> tuple:
     custom = getattr(m.model, "fingerprint", None)
     shared = custom() if custom is not None else model_state(m.model)
-    return (shared, tuple(_cpu_state(m, c) for c in m.cpus), tuple(sorted(m.used.items())))
+    return (shared, tuple(_cpu_state(m, c) for c in m.cpus), tuple(sorted(m.used.items())), m.goal_reached, m.settle_left)
 
 
 def _cpu_state(m: Machine, cpu: Cpu) -> tuple:
@@ -76,6 +76,7 @@ def _cpu_state(m: Machine, cpu: Cpu) -> tuple:
         tuple((c.name, _simple(v)) for c, v in cpu.reads.items()),
         None if cpu.last_reads is None else tuple((c.name, _simple(v)) for c, v in cpu.last_reads.items()),
         cpu.wrote,
+        None if cpu.stalled_until is None else _remaining(m, cpu.stalled_until),
         _frames(m, cpu),
     )
 

@@ -19,6 +19,7 @@ import sys
 from typing import Any, Awaitable, Callable
 
 from .cells import Cell, DeviceCounter, cpumask_t, mutex, raw_spinlock_t
+from .trace import duration
 from .machine import IDLE, NMI_VECTOR, Halt, Kind, Machine, Poll, Sleep, Spin, Violation, _is_model_code, current_machine
 
 NSEC_PER_USEC = 1_000
@@ -140,15 +141,24 @@ smp_load_acquire = READ_ONCE
 smp_store_release = WRITE_ONCE
 
 
-async def _rmw(cell: Cell, fn: Callable[[Any], tuple[Any, Any]], text: str) -> Any:
-    """One atomic read-modify-write: fn(old) -> (new, result)."""
+async def _rmw(cell: Cell, fn: Callable[[Any], tuple[Any, Any]], text: str, stores: Callable[[Any], bool] | None = None) -> Any:
+    """One atomic read-modify-write: fn(old) -> (new, result).
+
+    It writes the line even when `new == old`, as a `lock`-prefixed x86
+    instruction does (a failed `lock cmpxchg` writes back what it read, `lock
+    btr` of a clear bit writes the word): the CPU is the cell's last writer
+    and the step depends on every access to it. An unchanged value wakes no
+    spinner and keeps a spin iteration a fixed point (`Machine.note_write`).
+    `stores(result)` False: this call executed no write at all (the
+    `atomic_fetch_add_unless()` loop that finds `u` never reaches its cmpxchg).
+    """
     m, cpu = _here()
     await m.schedule_point(cpu)
     old = cell.value
     new, result = fn(old)
-    if new != old:
+    if stores is None or stores(result):
         cell.value = new
-        m.note_write(cpu, cell)
+        m.note_write(cpu, cell, old)
     else:
         m.note_read(cpu, cell, old)
     m.event(cpu, text if result is None else f"{text} = {_fmt(result)}")
@@ -205,13 +215,13 @@ async def atomic_dec_and_test(v: Cell) -> bool:
 async def atomic_inc_not_zero(v: Cell) -> bool:
     """`atomic_inc_not_zero()`: increment unless 0; returns whether it did. Schedule point; logs
     `atomic_inc_not_zero(&v) = 0/1`."""
-    return await _rmw(v, lambda old: (old + 1, True) if old else (old, False), f"atomic_inc_not_zero(&{v})")
+    return await _rmw(v, lambda old: (old + 1, True) if old else (old, False), f"atomic_inc_not_zero(&{v})", stores=bool)
 
 
 async def atomic_add_unless(v: Cell, a: int, u: int) -> bool:
     """`atomic_add_unless()`: add `a` unless the value is `u`; returns whether it added. Schedule
     point; logs `atomic_add_unless(&v, a, u) = 0/1`."""
-    return await _rmw(v, lambda old: (old + a, True) if old != u else (old, False), f"atomic_add_unless(&{v}, {a}, {u})")
+    return await _rmw(v, lambda old: (old + a, True) if old != u else (old, False), f"atomic_add_unless(&{v}, {a}, {u})", stores=bool)
 
 
 async def atomic_cmpxchg(v: Cell, old: Any, new: Any) -> Any:
@@ -265,7 +275,7 @@ async def cpumask_empty(mask: cpumask_t) -> bool:
 async def cpumask_read(mask: cpumask_t) -> int:
     """A snapshot of the mask as a bitmask, in one read (`cpumask_copy()` out of it). Schedule point;
     logs `READ mask = {..}`."""
-    return await _read(mask, f"READ {mask}", lambda v: v)
+    return await _read(mask, f"READ {mask}", None)
 
 
 async def cpumask_write(mask: cpumask_t, bits: int) -> None:
@@ -278,13 +288,17 @@ def cpus_of(bits: int) -> str:
     return "{" + ",".join(str(i) for i in range(bits.bit_length()) if bits >> i & 1) + "}"
 
 
-async def _read(mask: cpumask_t, text: str, result: Callable[[int], Any]) -> Any:
+async def _read(mask: cpumask_t, text: str, result: Callable[[int], Any] | None) -> Any:
+    """One read of `mask`; logs `text = result ({cpus})`, or `text = {cpus}` for the mask itself (`result` None)."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     v = mask.value
     m.note_read(cpu, mask, v)
+    if result is None:
+        m.event(cpu, f"{text} = {cpus_of(v)}")
+        return v
     r = result(v)
-    m.event(cpu, f"{text} = {cpus_of(v)}" if r is v else f"{text} = {_fmt(r)} ({cpus_of(v)})")
+    m.event(cpu, f"{text} = {_fmt(r)} ({cpus_of(v)})")
     return r
 
 
@@ -525,7 +539,7 @@ async def ndelay(nsecs: int) -> None:
     (the clock jumps when every CPU waits on time). Schedule points while it waits; logs `delay D`."""
     m, cpu = _here()
     deadline = m.now + nsecs
-    m.event(cpu, f"delay {_duration(nsecs)}")
+    m.event(cpu, f"delay {duration(nsecs)}")
     while m.now < deadline:
         m.block(cpu, Sleep(deadline))
         await m.schedule_point(cpu)
@@ -545,7 +559,7 @@ async def spin_until_cond_timeout(cond: Callable[[], Awaitable[bool]], usecs: in
         if await cond():
             return True
         if m.now >= deadline:
-            m.event(cpu, f"timed out after {_duration(usecs * NSEC_PER_USEC)}")
+            m.event(cpu, f"timed out after {duration(usecs * NSEC_PER_USEC)}")
             return False
         cells = m.end_iteration(cpu)
         if cells is not None:
@@ -581,11 +595,15 @@ async def run_user_code() -> None:
 
 async def goal_reached(what: str) -> None:
     """The model's progress goal (`Model.goal`): the run ends here and counts as held. Schedule
-    points before and after; logs `goal: what`."""
+    points before and after; logs `goal: what`. With `Model.settle_after_goal`, this CPU halts
+    instead (it has left the modelled kernel) and the others run on for that many steps; never
+    returns then."""
     m, cpu = _here()
     await m.schedule_point(cpu)
     m.event(cpu, f"goal: {what}")
     m.reach_goal()
+    if m.settle_left:
+        await halt("after the goal")
     await m.schedule_point(cpu)
 
 
@@ -594,13 +612,6 @@ def BUG_ON(cond: bool, key: str, message: str) -> None:  # noqa: N802 - kernel n
     `cond` holds. Not a schedule point; the failure is the run's outcome."""
     if cond:
         raise Violation(key, message)
-
-
-def _duration(ns: int) -> str:
-    for unit, size in (("s", 10**9), ("ms", 10**6), ("us", 10**3)):
-        if ns >= size and ns % size == 0:
-            return f"{ns // size} {unit}"
-    return f"{ns} ns"
 
 
 async def raise_exception(name: str, handler: Callable[[], Awaitable[Any]]) -> None:

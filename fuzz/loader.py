@@ -44,7 +44,7 @@ from . import scenarios
 from .claims import bad_name
 from .errors import ModelLoadError
 from .machine import Kind, _is_model_code
-from .model import FAILURE_KINDS, OUTCOMES, Event, Model, Variant
+from .model import FAILURE_KINDS, OUTCOMES, Event, Model, Stall, Variant
 
 GROUP = "panicfuzz.models"
 SETTINGS = ("models", "corpus")  # the keys [tool.panicfuzz] may have
@@ -448,6 +448,7 @@ def validate(cls: type) -> type[Model]:
         raise bad("ncpus", f"is {cls.ncpus!r}, not a number of CPUs (an int >= 1)")
     _check_variants(cls, bad)
     _check_events(cls, bad)
+    _check_stalls(cls, bad)
     if cls.cpu_main is Model.cpu_main:
         raise bad("cpu_main", "is missing (async def cpu_main(self, cpu): what CPU `cpu` runs)")
     if not inspect.iscoroutinefunction(cls.cpu_main):
@@ -520,6 +521,23 @@ def _check_events(cls: type[Model], bad) -> None:
             raise bad("nmi_entry", f"is missing, and events[{i}] ({e.name}) is an NMI: every NMI runs the model's nmi_entry (e.g. nmi_entry = exc_nmi)")
         if not _is_int(e.limit) or e.limit < 1:
             raise bad(f"events[{i}]", f"({e.name}) has limit {e.limit!r}, not an int >= 1")
+
+
+def _check_stalls(cls: type[Model], bad) -> None:
+    stalls = cls.stalls
+    if not isinstance(stalls, (tuple, list)) or not all(isinstance(st, Stall) for st in stalls):
+        raise bad("stalls", f"is {stalls!r}, not a tuple of panicfuzz.model.Stall")
+    names = {e.name for e in cls.events}
+    for i, st in enumerate(stalls):
+        if st.name in names:
+            raise bad(f"stalls[{i}]", f"repeats the name {st.name!r} (of an event or another stall)")
+        names.add(st.name)
+        if not _is_int(st.limit) or st.limit < 1:
+            raise bad(f"stalls[{i}]", f"({st.name}) has limit {st.limit!r}, not an int >= 1")
+        if st.cpus is not None and not all(_is_int(c) and 0 <= c < cls.ncpus for c in st.cpus):
+            raise bad(f"stalls[{i}]", f"({st.name}) has cpus {st.cpus!r}, not CPU numbers below ncpus ({cls.ncpus})")
+        if st.guard is not None and not callable(st.guard):
+            raise bad(f"stalls[{i}]", f"({st.name}) has a guard that is not callable")
 
 
 def _is_int(x: Any) -> bool:

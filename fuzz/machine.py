@@ -38,7 +38,7 @@ import trio
 from panicfuzz import protocols
 
 from .cells import Cell, raw_spinlock_t
-from .trace import Action, Inject, Run
+from .trace import Action, Inject, Run, StallFor, duration
 from .watchdog import Stuck, watching
 
 if TYPE_CHECKING:
@@ -120,6 +120,10 @@ IDLE = Idle()
 # named by its SGI instead: each SGI has its own pending bit in the GIC.
 NMI_VECTOR = "NMI"
 
+# What a stalled CPU's column says when its stall begins and ends (the timeline dots it between).
+STALL_BEGINS = "stalls for "
+STALL_ENDS = "stall ends: runs again"
+
 
 @attrs.frozen
 class Pending:
@@ -152,6 +156,7 @@ class Cpu:
     contexts: list[tuple[str, bool]] = attrs.field(factory=lambda: [("task", False)])
     wait: Any = None
     done: bool = False
+    stalled_until: int | None = None  # stalled (`StallFor`): takes no step before this time (ns)
     # Spin recognition: shared reads of the current loop iteration and the last one.
     reads: dict = attrs.field(factory=dict)
     last_reads: dict | None = None
@@ -180,6 +185,9 @@ class Outcome:
     message: str = ""
     signature_parts: tuple = ()
     detail: dict = attrs.field(factory=dict)
+
+
+_CHANGED = object()  # `note_write`'s default: the write changed the value
 
 
 class _Finished(BaseException):
@@ -221,6 +229,7 @@ class Machine:
         self.used: dict[str, int] = {}
         self.outcome: Outcome | None = None
         self.goal_reached = False
+        self.settle_left = 0  # after the goal: steps left for the other CPUs to settle
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
         # What the current step (or injection) touched, for partial-order reduction
@@ -364,7 +373,7 @@ class Machine:
     # -- choosing the next action -------------------------------------------
 
     def runnable(self, cpu: Cpu) -> bool:
-        if cpu.done:
+        if cpu.done or cpu.stalled_until is not None:
             return False
         w = cpu.wait
         if w is None or cpu.deliverable() is not None:
@@ -378,8 +387,10 @@ class Machine:
         if count:
             self.steps += 1
         if self.goal_reached:
-            self._finish(self._final(Outcome(None)))
-            return None
+            if self.settle_left <= 0:
+                self._finish(self._final(Outcome(None)))
+                return None
+            self.settle_left -= 1
         try:
             self.model.check()
         except Violation as v:
@@ -394,6 +405,12 @@ class Machine:
 
                 self._finish(self._final(terminal_outcome(self)))
                 return None
+            if self.goal_reached:  # settling: the CPUs run on, nothing more is injected
+                action = self.decisions.choose(self, [Run(c.id) for c in runnable])
+                self.trace.append(action)
+                self.kinds.append("d" if action.cpu == runnable[0].id else "p" if runnable[0].id == self.last else "s")
+                self.last = action.cpu
+                return self.cpus[action.cpu]
             if self.steps >= self.max_steps and self.fair is None:
                 from .livelock import FairContinuation
 
@@ -439,10 +456,14 @@ class Machine:
             c.wait.deadline
             for c in self.cpus
             if not c.done and isinstance(c.wait, (Sleep, Poll)) and c.wait.deadline > self.now
-        ]
+        ] + [c.stalled_until for c in self.cpus if c.stalled_until is not None]
         if not deadlines:
             return False
         self.now = min(deadlines)
+        for c in self.cpus:
+            if c.stalled_until is not None and c.stalled_until <= self.now:
+                c.stalled_until = None
+                self._note_on(c, STALL_ENDS)
         return True
 
     def _final(self, outcome: Outcome) -> Outcome:
@@ -457,6 +478,7 @@ class Machine:
     # -- injectable events -------------------------------------------------
 
     def _injections(self) -> list[Action]:
+        """Events, then stalls, the model allows now (each within its limit per run)."""
         out: list[Action] = []
         for ev in self.model.events:
             if self.used.get(ev.name, 0) >= ev.limit:
@@ -468,9 +490,20 @@ class Machine:
             for c in self.cpus:
                 if not c.done and (ev.guard is None or ev.guard(self.model, c.id)):
                     out.append(Inject(ev.name, c.id))
+        for st in self.model.stalls:
+            if self.used.get(st.name, 0) >= st.limit:
+                continue
+            for c in self.cpus:
+                if c.done or c.stalled_until is not None or (st.cpus is not None and c.id not in st.cpus):
+                    continue
+                if st.guard is None or st.guard(self.model, c.id):
+                    out += [StallFor(st.name, c.id, ns) for ns in st.durations]
         return out
 
     def _inject(self, action: Inject) -> None:
+        if isinstance(action, StallFor):
+            self._stall(action)
+            return
         ev = self.model.event(action.event)
         self.used[ev.name] = self.used.get(ev.name, 0) + 1
         targets = [c for c in self.cpus if not c.done] if action.cpu is None else [self.cpus[action.cpu]]
@@ -482,6 +515,22 @@ class Machine:
                 self.raise_interrupt(c, Kind.NMI, NMI_VECTOR)
             else:
                 self.raise_interrupt(c, ev.kind, ev.name, ev.bind(self.model))
+
+    def _stall(self, action: StallFor) -> None:
+        """`action.cpu` takes no step (nor interrupt) for `action.ns`; the others run on."""
+        cpu = self.cpus[action.cpu]
+        self.used[action.event] = self.used.get(action.event, 0) + 1
+        cpu.stalled_until = self.now + action.ns
+        if self.footprint is not None:
+            self.footprint.add(cpu.id)
+        self.event(None, f"injected: {action.event} on CPU{cpu.id}: no progress for {duration(action.ns)}")
+        self._note_on(cpu, f"{STALL_BEGINS}{duration(action.ns)} ({action.event})")
+
+    def _note_on(self, cpu: Cpu, text: str) -> None:
+        """Log `text` in `cpu`'s column while another CPU (or none) runs."""
+        if self.logging:
+            self.log.append((self.steps, cpu.id, len(cpu.shown_frames), text))
+            self.clock.append(self.now)
 
     def raise_interrupt(self, cpu: Cpu, kind: Kind, name: str, handler: Callable[[], Any] | None = None) -> None:
         """Make an interrupt pending on `cpu`.
@@ -513,13 +562,28 @@ class Machine:
             cpu.wrote = True  # it changed under this iteration: not a fixed point
         cpu.reads[cell] = value
 
-    def note_write(self, cpu: Cpu | None, cell: Cell) -> None:
-        """`cell` was written by `cpu` (None: by a device, at an injection)."""
+    def note_write(self, cpu: Cpu | None, cell: Cell, old: Any = _CHANGED) -> None:
+        """`cell` was written by `cpu` (None: by a device, at an injection).
+
+        `old`: the value a read-modify-write found (it may have left it
+        unchanged). Every write makes `cpu` the last writer and is in the
+        step's footprint (dependence); only a changed value wakes the spinners
+        on `cell` and ends the writer's spin fixed point. A write that leaves
+        the value as it was changes no state: a woken spinner would re-read
+        the same value and block again, and two CPUs spinning with a locked
+        RMW on one held word (`while (test_and_set_bit(0, &l))`) would wake
+        each other forever instead of being reported as the deadlock they are.
+        """
         if self.footprint is not None:
             self.footprint.add(cell)
         if cpu is not None:
-            cpu.wrote = True
             cell.last_writer = cpu.id
+        if old is not _CHANGED and old == cell.value:
+            if cpu is not None:
+                self.note_read(cpu, cell, old)
+            return
+        if cpu is not None:
+            cpu.wrote = True
         for w in cell.watchers[:]:
             self._set_wait(w, None)
             w.last_reads = None
@@ -562,6 +626,7 @@ class Machine:
 
     def reach_goal(self) -> None:
         self.goal_reached = True
+        self.settle_left = self.model.settle_after_goal
 
     # -- reports -------------------------------------------------------------
 

@@ -85,6 +85,33 @@ class Event:
 
 
 @attrs.frozen
+class Stall:
+    """A CPU that may make no progress for a while: a vCPU descheduled by the host, an SMI, a
+    long section the model does not spell out. While it stalls, the CPU takes no step and no
+    interrupt (they stay pending); the others run, and the clock moves when they all wait.
+
+    One action per (CPU, duration) is on offer where the stall may begin: a CPU in `cpus`
+    (None: any), not finished and not stalled already, for which `guard(model, cpu)` holds
+    (read cells and `context_of(cpu)`, as an event guard does). `durations` are the lengths
+    allowed, in ns: a bound M is written as the few lengths that matter below it (just past
+    each timeout the stall must outlast). At most `limit` per run. A stall counts as an
+    injected event (bounds, size order), and a shorter one is the smaller reproducer.
+    """
+
+    name: str
+    durations: tuple[int, ...]
+    limit: int = 1
+    cpus: tuple[int, ...] | None = None
+    guard: Callable[[Any, int], bool] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if "@" in self.name or self.name.startswith("cpu") or not self.name or self.name != self.name.strip():
+            raise ValueError(f"stall name {self.name!r} must be non-empty, without '@' or outer spaces, not start with 'cpu'")
+        if not self.durations or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in self.durations):
+            raise ValueError(f"stall {self.name!r}: durations are ints >= 1 (ns), at least one")
+
+
+@attrs.frozen
 class Parameter:
     """A scenario parameter: the model's class attribute `name` holds its default, `strategy`
     (Hypothesis) the values a search may draw. See `panicfuzz.scenarios`."""
@@ -103,12 +130,17 @@ class Model:
     variants: ClassVar[tuple[Variant, ...]]
     ncpus: ClassVar[int]
     events: ClassVar[tuple[Event, ...]] = ()
+    stalls: ClassVar[tuple[Stall, ...]] = ()  # CPUs that may stall, where, how long (see `Stall`)
     parameters: ClassVar[tuple[Parameter, ...]] = ()  # scenario parameters (kernel options, ncpus, ...)
     goal: ClassVar[str | None] = None  # what goal_reached() marks; None: every CPU finishes
     # The NMI entry (a plain async method, e.g. `nmi_entry = exc_nmi`): what every CPU
     # runs for every NMI, whoever sent it (see `nmi_handler`).
     nmi_entry: ClassVar[Callable[[Any], Coroutine] | None] = None
     max_steps: ClassVar[int] = 2000  # hang budget for one run
+    # Steps the machine keeps running after goal_reached() (0: the run ends at the goal). The
+    # goal's CPU halts; the others settle (an NMI already raised is taken, a stop path runs on)
+    # under check() until none can run or the steps are spent, then final_check() judges.
+    settle_after_goal: ClassVar[int] = 0
 
     def __init__(self, variant: str):
         if variant not in {v.name for v in self.variants}:

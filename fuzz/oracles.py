@@ -68,7 +68,7 @@ def _holders(cpu: Cpu) -> list[int]:
 def terminal_outcome(m: Machine) -> Outcome:
     """No CPU can run and the clock cannot advance: held, or a deadlock."""
     spinners = [c for c in m.cpus if not c.done and isinstance(c.wait, (Spin, Poll))]
-    if not spinners and not m.model.goal_pending():
+    if not spinners and (m.goal_reached or not m.model.goal_pending()):
         return Outcome(None)
     # The chain: each spinner, then whoever holds what it waits for, then the rest.
     order: list[Cpu] = []
@@ -82,7 +82,9 @@ def terminal_outcome(m: Machine) -> Outcome:
             todo += [m.cpus[h] for h in _holders(x)]
     order += [c for c in m.cpus if c not in order and not isinstance(c.wait, Idle) and not c.done]
     lines = [describe(m, c) for c in order]
-    if m.model.goal is not None:
+    if m.goal_reached:
+        lines.append(f"Nothing can change either, after the goal ({m.model.goal}) was reached")
+    elif m.model.goal is not None:
         lines.append(f"Nothing can change either, and the goal ({m.model.goal}) was not reached")
     else:
         lines.append("Nothing can change either")

@@ -84,8 +84,8 @@ def verdict_json(v: Verdict, files: list[str], as_expected: bool) -> dict[str, A
 FUZZ_SCHEMA = "panicfuzz.fuzz/1"
 
 
-def fuzz_json(rows, args) -> dict[str, Any]:
-    """The report of `fuzz`: one entry per variant.
+def fuzz_json(rows, args, root) -> dict[str, Any]:
+    """The report of `fuzz` on corpus directory `root`: one entry per variant.
 
     `rows`: (model, SearchReport, new findings, the corpus's signatures -> (file, kind), schedules
     per signature counted but not shrunk, the file replayed as evidence or None, the failure
@@ -129,7 +129,7 @@ def fuzz_json(rows, args) -> dict[str, Any]:
         "strategy": args.strategy,
         "seed": args.seed,
         "max_schedules": args.max_schedules,
-        "corpus": str(args.corpus),
+        "corpus": str(root),
         "variants": variants,
         "corpus_changes": changes,
         "totals": {

@@ -2,7 +2,8 @@
 
 One column per CPU, one row per event, function entries and interrupt
 entry/exit marked, injected events and preemptions drawn across all columns,
-an interrupt left pending by a mask noted where it becomes pending, in the
+an interrupt left pending by a mask noted where it becomes pending, a stalled
+CPU's column dotted while it stalls, in the
 style of the diagrams kernel developers write on LKML. `rows()` reads a run
 into rows; the formats draw them: `text` (any width; long cells wrap, never
 cut), `mail` (72 columns, plain ASCII), `markdown` (a table), `html` and `svg`
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import attrs
 
-from .trace import Run, parse_action
+from .machine import STALL_BEGINS, STALL_ENDS
+from .trace import Run, StallFor, parse_action
 
 if TYPE_CHECKING:
     from .model import Model
@@ -103,9 +105,12 @@ def text(
     lines = _wrap(title, width) + [""]
     lines.append((" " * pad + "".join(label[: col - 1].ljust(col) for label in labels)).rstrip())
     previous = None
+    stalled: set[int] = set()  # CPUs in a stall: their columns carry a dotted line meanwhile
     for r in timeline:
         left = gutter(r, previous) if gutter else ""
         previous = r
+        if r.cpu is not None and r.text == STALL_ENDS:
+            stalled.discard(r.cpu)
         if r.cpu is None:
             fill = "=" if r.kind == "inject" else "-"
             for j, chunk in enumerate(_fold(r.text, total - 8)):
@@ -114,13 +119,26 @@ def text(
         # A row holds one CPU's event: its text may run on over the (empty) columns to its right.
         indent = "  " * r.depth
         for j, chunk in enumerate(_fold(_cell(r), total - col * r.cpu - len(indent) - 1, "    ")):
-            lines.append(((left if j == 0 else " " * pad) + " " * (col * r.cpu) + indent + chunk).rstrip())
+            line = ((left if j == 0 else " " * pad) + " " * (col * r.cpu) + indent + chunk).rstrip()
+            lines.append(_dotted(line, [pad + col * c for c in sorted(stalled - {r.cpu})]))
+        if r.text.startswith(STALL_BEGINS):
+            stalled.add(r.cpu)
     if footer:
         lines.append("")
         for para in footer.splitlines():
             lines += _wrap(para, width, "  ")
     out = "\n".join(lines)
     return _ascii(out) if ascii else out
+
+
+def _dotted(line: str, at: list[int]) -> str:
+    """`line` with the dotted line of each stalled CPU's column at the positions `at`, where free."""
+    for pos in at:
+        if len(line) <= pos:
+            line = line.ljust(pos) + "┆"
+        elif line[pos] == " ":
+            line = line[:pos] + "┆" + line[pos + 1 :]
+    return line
 
 
 _BREAK = re.compile(r"[^\s(,]*[(,]?\s*")
@@ -174,7 +192,7 @@ def _wrap(line: str, width: int, indent: str = "") -> list[str]:
     return textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False) or [""]
 
 
-_ASCII = str.maketrans({"…": "...", "→": "->", "←": "<-", "—": "-", "–": "-", "≤": "<=", "≥": ">=", "×": "x"})
+_ASCII = str.maketrans({"┆": ":", "…": "...", "→": "->", "←": "<-", "—": "-", "–": "-", "≤": "<=", "≥": ">=", "×": "x"})
 
 
 def _ascii(s: str) -> str:
@@ -221,12 +239,13 @@ def export(drawn: str, fmt: str, title: str, width: int) -> str:
     return console.export_svg(title=title) if fmt == "svg" else console.export_html(inline_styles=True)
 
 
-def headline(protocol: str, variant: str, kind: str | None, ncpus: int, size: dict) -> str:
+def headline(protocol: str, variant: str, kind: str | None, ncpus: int, size: dict, stalls: int = 0) -> str:
     verdict = "HOLDS" if kind is None else kind.upper()
     p, i, s = size["preemptions"], size["injected_events"], size["steps"]
+    of = f" ({stalls} stall{'s' * (stalls != 1)})" if stalls else ""
     return (
         f"{protocol} / {variant}: {verdict}   ({ncpus} CPU{'s' * (ncpus != 1)}; "
-        f"{p} preemption{'s' * (p != 1)}, {i} injected event{'s' * (i != 1)}, {s} steps)"
+        f"{p} preemption{'s' * (p != 1)}, {i} injected event{'s' * (i != 1)}{of}, {s} steps)"
     )
 
 
@@ -238,7 +257,8 @@ def timeline_of(
     labels = [model.cpu_label(i) for i in range(model_cls.ncpus)]
     from .scenarios import describe
 
-    title = headline(model_cls.name, variant, result.outcome.kind, model_cls.ncpus, result.size.as_dict())
+    stalls = sum(isinstance(a, StallFor) for a in result.trace)
+    title = headline(model_cls.name, variant, result.outcome.kind, model_cls.ncpus, result.size.as_dict(), stalls)
     if scenario := describe(model_cls):  # a model bound to a scenario other than its defaults
         title += f"   [{scenario}]"
     drawn = rows(result.log, result.trace, result.kinds, result.clock, result.notes)

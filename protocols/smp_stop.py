@@ -54,7 +54,6 @@ from panicfuzz.kernel import (
     spin_lock_irqsave,
     spin_trylock,
     spin_unlock,
-    trace_printk,
 )
 from panicfuzz.model import Variant
 
@@ -108,6 +107,9 @@ class SmpStop(Arm64Stop, X86Stop):
     ncpus = NCPUS
     goal = "the panic CPU jumps to the crash kernel (x86: reaches emergency_restart())"
     max_steps = 160
+    # After the jump (x86: emergency_restart()) the others run on: a stop NMI still in
+    # flight is taken by its target, a CPU on its way through its stop path gets there.
+    settle_after_goal = max_steps
     panic_timeout = -1
 
     def __init__(self, variant: str):
@@ -122,13 +124,12 @@ class SmpStop(Arm64Stop, X86Stop):
         self.stoppers: dict[int, int] = {}  # CPU proceeding in a stop sequence -> its start (ns)
         self.stop_began: int | None = None  # when the first stop IPI was sent (ns)
         self.parked: dict[int, tuple[int, str]] = {}  # CPU -> (when, by which IPI)
-        self.kexec_done = False  # the panic CPU reached the end of the modelled path
 
     def cpu_label(self, cpu: int) -> str:
         return f"CPU{cpu} ({('console', 'panic', 'reboot')[cpu]})"
 
     def goal_pending(self) -> bool:
-        return self.panic_cpu.value != PANIC_CPU_INVALID and not self.kexec_done
+        return self.panic_cpu.value != PANIC_CPU_INVALID
 
     async def cpu_main(self, cpu: int) -> None:
         if cpu == CONSOLE_CPU:
@@ -197,18 +198,6 @@ class SmpStop(Arm64Stop, X86Stop):
     async def console_flush_on_panic(self) -> None:
         if self.variant == "x86":
             await self.uart_console_write("Kernel panic - not syncing")
-
-    # x86: emergency_restart() is not modelled: the run goes on until every CPU is idle
-    async def emergency_restart(self) -> None:
-        self.kexec_done = True
-        await halt("panic(): emergency_restart() not modelled")
-
-    # arm64 cpu_soft_restart() into the crash kernel. The run goes on until every CPU is
-    # idle: a stop NMI still in flight is taken by its target after the jump.
-    async def kdump_kernel_boot(self) -> None:
-        self.kexec_done = True
-        trace_printk("cpu_soft_restart(): the crash kernel runs")
-        await halt("in the crash kernel")
 
     # -- invariants ------------------------------------------------------------------------
 

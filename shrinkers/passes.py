@@ -14,7 +14,9 @@ from __future__ import annotations
 import itertools
 from typing import Iterator
 
-from panicfuzz.trace import Action, Inject, Run
+import attrs
+
+from panicfuzz.trace import Action, Inject, Run, StallFor
 
 Devs = list[tuple[int, Action]]
 
@@ -34,10 +36,18 @@ def _shift(rest: Devs, by: int) -> Devs:
 
 
 def drop_injections(devs: Devs, ctx) -> Iterator[Devs]:
-    """Inject nothing where the schedule injected one event."""
+    """Inject nothing where the schedule injected one event (or stalled a CPU)."""
     for i, (_, action) in enumerate(devs):
         if isinstance(action, Inject):
             yield _without(devs, i)
+
+
+def shorten_stalls(devs: Devs, ctx) -> Iterator[Devs]:
+    """Stall a CPU for a shorter time the model allows, shortest first."""
+    for i, (gap, action) in enumerate(devs):
+        if isinstance(action, StallFor):
+            for ns in sorted(n for n in ctx.stall_durations.get(action.event, ()) if n < action.ns):
+                yield devs[:i] + [(gap, attrs.evolve(action, ns=ns))] + devs[i + 1 :]
 
 
 def drop_preemptions(devs: Devs, ctx) -> Iterator[Devs]:
@@ -100,8 +110,7 @@ def lower_targets(devs: Devs, ctx) -> Iterator[Devs]:
     for i, (gap, action) in enumerate(devs):
         cpu = action.cpu
         for c in range(cpu or 0):
-            new = Run(c) if isinstance(action, Run) else Inject(action.event, c)
-            yield devs[:i] + [(gap, new)] + devs[i + 1 :]
+            yield devs[:i] + [(gap, attrs.evolve(action, cpu=c))] + devs[i + 1 :]
 
 
 def renumber_cpus(devs: Devs, ctx) -> Iterator[Devs]:
@@ -113,15 +122,7 @@ def renumber_cpus(devs: Devs, ctx) -> Iterator[Devs]:
         mapping = {src: dst for g, p in zip(groups, perms) for src, dst in zip(g, p)}
         if all(k == v for k, v in mapping.items()):
             continue
-        out = []
-        for gap, a in devs:
-            if a.cpu is None:
-                out.append((gap, a))
-            elif isinstance(a, Run):
-                out.append((gap, Run(mapping.get(a.cpu, a.cpu))))
-            else:
-                out.append((gap, Inject(a.event, mapping.get(a.cpu, a.cpu))))
-        yield out
+        yield [(gap, a if a.cpu is None else attrs.evolve(a, cpu=mapping.get(a.cpu, a.cpu))) for gap, a in devs]
 
 
 def symmetric_groups(model_cls) -> tuple[tuple[int, ...], ...]:

@@ -46,6 +46,7 @@ class ShrinkPass:
 
 PASSES: list[Callable] = [
     P.drop_injections,
+    P.shorten_stalls,
     P.drop_preemptions,
     P.drop_pairs,
     P.cut_tail,
@@ -93,6 +94,7 @@ class ShrinkReport:
 @attrs.frozen
 class _Context:
     symmetric_groups: tuple[tuple[int, ...], ...]
+    stall_durations: dict[str, tuple[int, ...]]  # each stall's allowed durations (ns)
 
 
 def shrink(
@@ -113,7 +115,7 @@ def shrink(
     target = result.signature
     best = result
     report = ShrinkReport()
-    ctx = _Context(P.symmetric_groups(model))
+    ctx = _Context(P.symmetric_groups(model), {st.name: st.durations for st in getattr(model, "stalls", ())})
     passes = [ShrinkPass(f.__name__, f) for f in PASSES]
     tried: set[tuple] = set()
     budget = [max_calls]

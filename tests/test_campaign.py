@@ -148,13 +148,13 @@ SLOW_SAVE = """
 import sys, time
 import panicfuzz.corpus as c
 real = c.write_atomic
-def slow(path, data):
+def slow(path, data, **kw):
     if path.name == "state":
         tmp = path.with_name(".state.partial.tmp")
         tmp.write_text('{"schema": 2, "vari')
         print("SAVING", file=sys.stderr, flush=True)
         time.sleep(0.2)
-    real(path, data)
+    real(path, data, **kw)
 c.write_atomic = slow
 from panicfuzz.cli import main
 sys.exit(main(sys.argv[1:]))

@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import ast
 
+from panicfuzz.cells import Cell, atomic_t, cpumask_t
+from panicfuzz import kernel
+from panicfuzz.kernel import (
+    BUG_ON,
+    READ_ONCE,
+    WRITE_ONCE,
+    goal_reached,
+    halt,
+    send_IPI,
+    atomic_cmpxchg,
+    atomic_inc_not_zero,
+    cpu_relax,
+    cpumask_clear_cpu,
+    cpumask_read,
+    cpumask_weight,
+)
 from panicfuzz.machine import Kind, Machine
+from panicfuzz.model import Event, Model, Variant
 from panicfuzz.run import execute
 from panicfuzz.strategies import Deviations, Replay
 from panicfuzz.trace import Inject, Run, parse_action
@@ -189,3 +206,139 @@ def test_an_nmi_takes_no_handler_of_its_sender():
 
     r = execute(Sender, "base", Deviations([]))
     assert r.outcome.kind == "model-error" and "put the sender's intent in shared state" in r.outcome.message
+
+
+class NoOpWrite(Model):
+    """CPU1 does one locked RMW that leaves a word as it was; CPU0 spins on the word for good."""
+
+    name = "toy-noop-write"
+    ncpus = 2
+    max_steps = 100
+    variants = tuple(
+        Variant(op, "fails", f"{op} leaves the word unchanged; CPU0 spins forever", kind="deadlock")
+        for op in ("cpumask_clear_cpu", "atomic_cmpxchg", "atomic_inc_not_zero", "test_and_set_bit")
+    )
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.word = cpumask_t.of("word", [0]) if variant != "atomic_inc_not_zero" else atomic_t("word", 0)
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 0:
+            start = await READ_ONCE(self.word)
+            while await READ_ONCE(self.word) == start:
+                await cpu_relax()
+        elif self.variant == "cpumask_clear_cpu":
+            await cpumask_clear_cpu(1, self.word)  # `lock btr` of a clear bit
+        elif self.variant == "atomic_cmpxchg":
+            await atomic_cmpxchg(self.word, 5, 6)  # fails: `lock cmpxchg` writes back what it read
+        elif self.variant == "test_and_set_bit":
+            while await kernel.test_and_set_bit(0, self.word):  # `lock bts` of a set bit, in a spin
+                await cpu_relax()
+        else:
+            await atomic_inc_not_zero(self.word)  # finds 0: the cmpxchg loop stores nothing
+
+
+def test_a_locked_rmw_that_changes_nothing_still_writes_the_line():
+    for op in ("cpumask_clear_cpu", "atomic_cmpxchg"):
+        r = execute(NoOpWrite, op, Deviations([]))
+        assert r.outcome.kind == "deadlock", r.outcome.message
+        assert "word = 1 (last written by CPU1)" in r.outcome.message, r.outcome.message
+
+
+def test_a_conditional_rmw_that_does_not_apply_stores_nothing():
+    r = execute(NoOpWrite, "atomic_inc_not_zero", Deviations([]))
+    assert r.outcome.kind == "deadlock" and "word = 0 (never written)" in r.outcome.message, r.outcome.message
+
+
+def test_an_unchanged_write_wakes_no_spinner_so_two_rmw_spinners_deadlock():
+    # CPU1 spins with `lock bts` on the bit CPU0's word holds; CPU0 spins on the word. Each bts
+    # writes the line, but a spinner woken by it would only re-read the same word: a deadlock.
+    r = execute(NoOpWrite, "test_and_set_bit", Deviations([]), logging=True)
+    assert r.outcome.kind == "deadlock", r.outcome.message
+    assert any(e[1] == 1 and e[3] == "spins: word unchanged" for e in r.log)
+
+
+def test_cpumask_weight_is_logged_as_a_number():
+    # int.bit_count(1) is the cached small int 1: an identity test took it for the mask itself.
+    class Weigh(Model):
+        name = "toy-weigh"
+        ncpus = 1
+        variants = (Variant("base", "holds", "reads a mask"),)
+
+        async def cpu_main(self, cpu: int) -> None:
+            mask = cpumask_t.of("mask", [0])
+            assert await cpumask_weight(mask) == 1
+            assert await cpumask_read(mask) == 1
+
+    r = execute(Weigh, "base", Deviations([]), logging=True)
+    texts = [e[3] for e in r.log]
+    assert "cpumask_weight(&mask) = 1 ({0})" in texts and "READ mask = {0}" in texts, texts
+
+
+class LateNmi(Model):
+    """CPU0 sends CPU1 an NMI and reaches the goal at once; CPU1 is in an irqs-off section then."""
+
+    name = "toy-late-nmi"
+    ncpus = 2
+    max_steps = 100
+    goal = "CPU0 jumps to the crash kernel"
+    variants = (Variant("base", "holds", "the goal ends the run: the NMI is never taken"),)
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.taken = Cell("taken", 0)
+
+    async def cpu_main(self, cpu: int) -> None:
+        if cpu == 0:
+            await send_IPI(1, nmi=True)
+            await goal_reached("jump")
+        else:
+            await halt("stopped")
+
+    async def nmi(self) -> None:
+        await WRITE_ONCE(self.taken, 1)
+
+    nmi_entry = nmi
+
+    def final_check(self) -> None:
+        BUG_ON(self.taken.value == 1, "late-nmi", "CPU1 took the NMI after the jump")
+
+
+class Settling(LateNmi):
+    settle_after_goal = 10
+
+
+def test_the_goal_ends_the_run_unless_the_model_lets_the_machine_settle():
+    assert execute(LateNmi, "base", Deviations([])).outcome.kind is None
+    r = execute(Settling, "base", Deviations([]), logging=True)
+    assert r.outcome.kind == "invariant" and r.outcome.signature_parts == ("invariant", "late-nmi"), r.outcome
+    texts = [(e[1], e[3]) for e in r.log]
+    assert texts.index((0, "halts (after the goal)")) < texts.index((1, "> NMI (NMI)"))
+
+
+def test_settling_is_bounded_and_offers_no_injection():
+    class Busy(Settling):
+        settle_after_goal = 3
+
+        async def cpu_main(self, cpu: int) -> None:
+            if cpu == 0:
+                await goal_reached("jump")
+            while True:  # CPU1 never settles: the run ends held after 3 more steps
+                await WRITE_ONCE(self.taken, 2)
+
+        events = (Event("NMI", Kind.NMI),)
+
+    class Record:
+        offers: list = []
+
+        def choose(self, machine, enabled):
+            self.offers.append((machine.goal_reached, enabled))
+            return enabled[0]
+
+    src = Record()
+    r = execute(Busy, "base", src, logging=True)
+    assert r.outcome.kind is None
+    after = [offer for reached, offer in src.offers if reached]
+    assert after and len(after) <= 3 and not any(isinstance(a, Inject) for offer in after for a in offer)
+    assert any(isinstance(a, Inject) for reached, offer in src.offers if not reached for a in offer)

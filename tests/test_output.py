@@ -54,6 +54,17 @@ def test_fuzz_summary_counts_known_bugs_and_leaves_the_corpus_alone(capsys, tmp_
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
+def test_fuzz_summary_names_the_default_corpus(capsys, tmp_path, monkeypatch):
+    # no --corpus: the project's default directory is the one searched, named in the summary and JSON
+    shutil.copytree(CORPUS / "hpet", tmp_path / "corpus" / "hpet")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "fuzz", "hpet", "--variant", "mainline", "--max-schedules", 20)
+    assert code == 0 and "None" not in out
+    assert "corpus: unchanged (corpus)" in out and "files in corpus/<protocol>/<variant>/" in out
+    code, out, _ = run(capsys, "fuzz", "hpet", "--variant", "mainline", "--max-schedules", 20, "--json")
+    assert json.loads(out)["corpus"] == "corpus"
+
+
 def test_fuzz_draws_and_saves_only_new_findings(capsys, tmp_path):
     code, out, _ = run(capsys, "fuzz", "hpet", "--variant", "mainline", "--max-schedules", 300, "--first", "--corpus", tmp_path, "--width", 100)
     assert code == 0

@@ -41,3 +41,16 @@ def test_the_reference_names_nothing_that_does_not_exist():
     for table_row in re.findall(r"^\| (.*?) \|", REFERENCE, re.M):
         for name in re.findall(r"`(\w+)[`(]", table_row):
             assert name in known, f"docs/reference.md lists `{name}`, which panicfuzz.kernel/cells do not define"
+
+
+def test_every_relative_link_of_the_docs_exists():
+    # README and docs/ link each other (tutorial -> semantics -> reference ...): none may dangle
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    dangling = [
+        f"{page.relative_to(root)}: {target}"
+        for page in pages
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text())
+        if not (page.parent / target).exists()
+    ]
+    assert dangling == []

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append((model_cls, report, new, known, counted, evidence, names))
         if args.verbose and not args.json:
             print(f"{model_cls.name}/{variant}: done in {report.seconds:.1f} s", file=sys.stderr, flush=True)
-    doc = fuzz_json(rows, args)
+    doc = fuzz_json(rows, args, root)
     if args.json:
         print(dumps(doc))
     else:

@@ -19,7 +19,7 @@ from ..render import dumps, replay_entry, replay_line, replay_totals
 from ..run import RunResult, execute
 from ..strategies import Replay
 from ..timeline import timeline_of
-from ..trace import Inject, parse_action
+from ..trace import Inject, StallFor, duration, parse_action
 from ._common import add_timeline_options, drawing, load_cases
 
 ORDER = 30
@@ -110,7 +110,9 @@ def divergence(data: dict, result: RunResult, source: Replay) -> dict | None:
 
 
 def _delivered(result: RunResult, action: Inject) -> bool:
-    """Did `action`'s event reach a handler in `result` (on its CPU, or anywhere for a broadcast)?"""
+    """Did `action`'s event reach a handler in `result` (on its CPU, or anywhere for a broadcast)? A stall: did it begin?"""
+    if isinstance(action, StallFor):
+        return any(cpu == action.cpu and text.startswith(f"stalls for {duration(action.ns)} ({action.event})") for _, cpu, _, text in result.log)
     return any(
         text.startswith(f"> {action.event} ") and (action.cpu is None or cpu == action.cpu)
         for _, cpu, _, text in result.log

@@ -36,7 +36,10 @@ which later switch is a preemption); what commutes is an injected event that
 writes no cell with a step of a CPU it does not target (the step raises
 nothing on a target, the CPU that ran last is not a blocked target, the clock
 does not jump) or with a step of its target while it stays masked there, and
-two such injections of different events on different CPUs. Guards of
+two such injections of different events on different CPUs. A stall commutes with
+nothing: it changes what every later decision offers (its CPU cannot run) and when
+the clock jumps, so nothing stays asleep across it and it never falls asleep
+itself. Guards of
 injectable events must not read pending interrupts (they read cells and CPU
 flags). A state is pruned by its fingerprint only when it was explored with
 at least the same budget and no more actions asleep (a sleep set stored with
@@ -64,7 +67,7 @@ from ..fingerprint import fingerprint
 from ..machine import Kind, NondeterministicModel, Outcome, Poll, Spin
 from ..bare import execute_bare
 from ..run import RunResult
-from ..trace import Action, Inject, Run
+from ..trace import Action, Inject, Run, StallFor
 
 
 class CutOff(BaseException):
@@ -192,13 +195,13 @@ def _inherited(parent: Branch, machine, footprint: set | None) -> dict:
     state itself (a device's state asserted with it) commutes with nothing.
     """
     x = parent.actions[parent.chosen]
-    if machine.now != parent.now or footprint is None:
+    if machine.now != parent.now or footprint is None or isinstance(x, StallFor):
         return {}
     if isinstance(x, Inject) and any(isinstance(k, Cell) for k in footprint):
         return {}
     candidates = dict(parent.sleep)
     for a, (offered, wrote) in parent.done.items():
-        if a != x and not (isinstance(a, Inject) and wrote):
+        if a != x and not (isinstance(a, Inject) and wrote) and not isinstance(a, StallFor):
             candidates[a] = offered
     if not candidates:
         return {}
@@ -294,8 +297,8 @@ class _DfsSource:
 
 
 def event_capacity(model_cls) -> int:
-    """The most injections one run can hold (each event's limit)."""
-    return sum(ev.limit for ev in model_cls.events)
+    """The most injections one run can hold (each event's and each stall's limit)."""
+    return sum(ev.limit for ev in model_cls.events) + sum(st.limit for st in model_cls.stalls)
 
 
 def deepening(run, model_cls, *, max_preemptions: int | None = None) -> Iterator[RunResult]:
