@@ -97,7 +97,7 @@ def schedule_machine(protocol: str | type[Model], variant: str, *, corpus: str |
             def configure(self, scenario: dict) -> None:
                 self.scenario = scenario
 
-        @initialize(seed=st.none() | SEEDS)
+        @initialize(seed=SEEDS | st.none())
         def swarm(self, seed: int | None) -> None:
             self.seed = seed
 
