@@ -222,7 +222,8 @@ def schedules(
         scenarios.validate(model_cls, scenario)
         drawn = st.just(dict(scenario))
     else:
-        drawn = scenarios.strategy(model_cls) or st.just({})
+        drawn = scenarios.strategy(model_cls)
+        drawn = st.just({}) if drawn is None else drawn
     return st.builds(lambda sc, seed: Schedule(model_cls, variant, seed=seed, scenario=sc, corpus=root), drawn, SEEDS)
 
 

@@ -175,3 +175,22 @@ def test_the_default_search_under_hypothesis_settings_replays_its_database_and_t
     same = [search("hpet", "mainline", hypothesis_settings=settings(database=None, derandomize=True), max_schedules=50, seed=None, first_only=True)
             for _ in range(2)]
     assert [r.findings[0].schedules for r in same] == [same[0].findings[0].schedules] * 2
+
+
+def test_a_drawn_scenario_is_shrunk_to_the_one_option_the_bug_needs_saved_and_replayed(tmp_path):
+    from .test_scenarios import Notifiers
+
+    @settings(FAST, max_examples=400)
+    @given(panicfuzz.schedules(Notifiers, "v", corpus=tmp_path))
+    def test(s):
+        s.check()
+
+    with pytest.raises(panicfuzz.ProtocolFailure, match=r"\[crash_kexec_post_notifiers=True\]"):
+        test()
+    (path,) = corpus.files(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["scenario"] == {"ncpus": 2, "crash_kexec_post_notifiers": True, "panic_print": 0}
+    case = panicfuzz.Schedule.from_case(path)
+    assert case.scenario == {"crash_kexec_post_notifiers": True}
+    replayed = execute(case.bound, "v", case.decisions(), logging=True)
+    assert replayed.signature == data["failure"]["signature"] and replayed.log_digest() == data["event_log_sha256"]
