@@ -456,6 +456,8 @@ def validate(cls: type) -> type[Model]:
         raise bad("max_steps", f"is {cls.max_steps!r}, not a step budget (an int >= 1)")
     if cls.goal is not None and not isinstance(cls.goal, str):
         raise bad("goal", f"is {cls.goal!r}, not a description (a str) or None")
+    if not _is_int(cls.settle_after_goal) or cls.settle_after_goal < 0:
+        raise bad("settle_after_goal", f"is {cls.settle_after_goal!r}, not a number of steps (an int >= 0)")
     if getattr(cls, "seed", None) is not None and not _is_int(cls.seed):
         raise bad("seed", f"is {cls.seed!r}, not an int")
     if not isinstance(getattr(cls, "source", ""), str):

@@ -1,7 +1,9 @@
 """A protocol variant as a Hypothesis stateful test whose rules are the scheduler's real choices.
 
-A schedule is built rule by rule. `swarm(seed)` (the one initialize rule)
-picks how the schedule runs where no rule says otherwise: the default search's
+A schedule is built rule by rule. A model with parameters has its scenario
+drawn first (`configure(scenario)`, shrunk toward the defaults:
+`panicfuzz.scenarios`). `swarm(seed)` picks how the schedule runs where no
+rule says otherwise: the default search's
 dice (`panicfuzz.strategies.hypothesis.dice`: a deviation rate per schedule,
 then a random alternative at each decision that offers one), or, for `None`
 (what Hypothesis shrinks toward), always the default action. Each
@@ -40,7 +42,7 @@ from typing import Any
 from hypothesis import Phase, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from . import loader
+from . import loader, scenarios
 from .bare import execute_bare
 from .hypothesis_api import ProtocolFailure, report, untraced
 from .model import Model
@@ -74,17 +76,26 @@ def schedule_machine(protocol: str | type[Model], variant: str, *, corpus: str |
     model.variant_info(variant)  # KeyError names a variant the model lacks
     root = None if corpus is None else Path(corpus)
 
+    drawn = scenarios.strategy(model)  # None: no parameters (or a model bound to a scenario)
+
     @functools.lru_cache(maxsize=4096)
-    def run(seed: int | None, forced: tuple[tuple[int, int], ...]) -> tuple[Any, tuple[int, ...]]:
+    def run(scenario: tuple, seed: int | None, forced: tuple[tuple[int, int], ...]) -> tuple[Any, tuple[int, ...]]:
         source = Forced(dict(forced), None if seed is None else dice(seed))
         with untraced():
-            return execute_bare(model, variant, source), tuple(source.offers)
+            return execute_bare(scenarios.bind(model, dict(scenario)), variant, source), tuple(source.offers)
 
     class ScheduleMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
+            self.scenario: dict = {}
             self.seed: int | None = None
             self.forced: dict[int, int] = {}
+
+        if drawn is not None:
+
+            @initialize(scenario=drawn)
+            def configure(self, scenario: dict) -> None:
+                self.scenario = scenario
 
         @initialize(seed=st.none() | SEEDS)
         def swarm(self, seed: int | None) -> None:
@@ -92,17 +103,21 @@ def schedule_machine(protocol: str | type[Model], variant: str, *, corpus: str |
 
         @rule(at=st.integers(0, 15) | st.integers(0, model.max_steps), alternative=st.integers(0, 15))
         def deviate(self, at: int, alternative: int) -> None:
-            _, offers = run(self.seed, tuple(sorted(self.forced.items())))
+            _, offers = self.run()
             choices = [i for i, n in enumerate(offers) if n > 1]
             if choices:
                 self.forced[choices[at % len(choices)]] = alternative
 
         @invariant()
         def protocol_holds(self) -> None:
-            result, _ = run(self.seed, tuple(sorted(self.forced.items())))
+            result, _ = self.run()
             if result.failed:
-                failure = report(model, variant, result, root, how="hypothesis-stateful", seed=self.seed or 0)
+                bound = scenarios.bind(model, self.scenario)
+                failure = report(bound, variant, result, root, how="hypothesis-stateful", seed=self.seed or 0)
                 raise ProtocolFailure(failure.message)
+
+        def run(self) -> tuple[Any, tuple[int, ...]]:
+            return run(tuple(sorted(self.scenario.items())), self.seed, tuple(sorted(self.forced.items())))
 
     ScheduleMachine.__name__ = ScheduleMachine.__qualname__ = re.sub(r"\W", "_", f"ScheduleMachine_{model.name}_{variant}")
     # The failure is shrunk already (and proven minimal): Hypothesis' shrink phase would only run

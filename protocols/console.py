@@ -36,7 +36,7 @@ from panicfuzz.model import Event, Variant
 
 from .blocks.crash import X86Crash
 from .blocks.nmi import NmiHandlers
-from .blocks.panic import PANIC_CPU_INVALID
+from .blocks.panic import PANIC_CPU_INVALID, POST_NOTIFIERS
 from .blocks.printk import Printk
 from .blocks.stop import X86Stop
 
@@ -100,6 +100,7 @@ class Console(Printk, X86Crash, X86Stop):
     goal = "the panic CPU gets through printk() to the end of console_flush_on_panic()"
     max_steps = 500
     crash_kexec_post_notifiers = True  # stop by NMI (crash_smp_send_stop); False: smp_send_stop()
+    parameters = (POST_NOTIFIERS,)  # Stephen's setup has it on; a search also tries it off
     kexec_crash_image = False
     panic_notifier_list = ("notifier_printk",)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import strategies as st
 
-from panicfuzz import corpus, scenarios
+from panicfuzz import corpus, loader, scenarios
 from panicfuzz.cells import Cell, raw_spinlock_t
 from panicfuzz.timeline import timeline_of
 from panicfuzz.kernel import READ_ONCE, WRITE_ONCE, goal_reached, halt, raw_spin_lock, raw_spin_unlock
@@ -100,3 +100,22 @@ def test_search_draws_the_option_shrinks_to_it_saves_and_replays_identically(tmp
     assert replayed.log_digest() == data["event_log_sha256"]
     # Without its scenario the schedule does not fail: the record is what makes it replay.
     assert not execute(Notifiers, "v", Replay(corpus.trace_of(path, data), data["kinds"], strict=False)).failed
+
+
+def test_a_shipped_model_declares_the_option_its_thread_discusses_and_list_shows_it(capsys):
+    from panicfuzz.cli import main
+    from panicfuzz.protocols.blocks.panic import POST_NOTIFIERS
+
+    console = loader.resolve("console")
+    assert POST_NOTIFIERS in console.parameters and scenarios.defaults(console) == {"crash_kexec_post_notifiers": True}
+    assert main(["list", "--json"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out)["variants"] if r["protocol"] == "console"]
+    assert rows and all(r["parameters"][0]["name"] == "crash_kexec_post_notifiers" and r["parameters"][0]["default"] is True for r in rows)
+    assert main(["list"]) == 0
+    assert "console parameter crash_kexec_post_notifiers = True (a search draws booleans())" in capsys.readouterr().out
+    # Off, panic() stops the others with smp_send_stop() (REBOOT_VECTOR) before the notifiers.
+    def stops_by_reboot_vector(model_cls) -> bool:
+        return any("send REBOOT_VECTOR" in str(e) for e in execute(model_cls, "v6.9", RandomSource(0, 0), logging=True).log)
+
+    assert stops_by_reboot_vector(scenarios.bind(console, {"crash_kexec_post_notifiers": False}))
+    assert not stops_by_reboot_vector(console)

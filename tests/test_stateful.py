@@ -62,3 +62,15 @@ def test_a_deviation_lands_on_a_decision_that_offers_an_alternative_and_a_fix_su
     run_state_machine_as_test(machine, settings=quick(machine, max_examples=60))
     with pytest.raises(KeyError):
         schedule_machine(Abba, "no-such-variant")
+
+
+def test_a_model_with_parameters_has_its_scenario_drawn_and_the_failure_shrunk_to_the_option(tmp_path):
+    from .test_scenarios import Notifiers
+
+    machine = schedule_machine(Notifiers, "v", corpus=tmp_path)
+    with pytest.raises(ProtocolFailure) as e:
+        run_state_machine_as_test(machine, settings=quick(machine, max_examples=400))
+    assert "[crash_kexec_post_notifiers=True]" in str(e.value)  # the timeline names the one option it needs
+    (path,) = corpus.files(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["scenario"] == {"ncpus": 2, "crash_kexec_post_notifiers": True, "panic_print": 0}

@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
     s.add_argument("protocol", type=protocol_name, help=MODEL_HELP)
     s.add_argument("--variant", help="variant name; default: every variant of the protocol")
     s.add_argument("--preemptions", type=at_least(0), default=2, metavar="K", help="preemption bound (default: %(default)s)")
-    s.add_argument("--events", type=at_least(0), metavar="E", help="injected-event bound (default: the same as K)")
+    s.add_argument("--events", type=at_least(0), metavar="E", help="injected-event bound, stalls included (default: the same as K)")
     s.add_argument(
         "--complete",
         action="store_true",

@@ -12,7 +12,9 @@ Versions (`kernel_version`):
   6.x      the same order (panic_other_cpus_shutdown() since v6.7 is a wrapper of it)
 Knobs: crash_kexec_post_notifiers, panic_on_oops, panic_timeout (seconds; < 0 reboots at
 once, 0 loops forever) and panic_nmi_context (tglx's option 2 in the HPET thread, 29 May
-2024: panic() runs NMI-class; a proposal, never merged).
+2024: panic() runs NMI-class; a proposal, never merged). The two boot options a search may
+vary are declared as scenario parameters (`panicfuzz.scenarios`), for a model to list in its
+`parameters`: POST_NOTIFIERS and PANIC_ON_OOPS; the model's class attribute is the default.
 Hooks: printk(), bust_spinlocks(), crash_kexec(), smp_send_stop(), crash_smp_send_stop(),
 panic_notifier_list (method names), kmsg_dumpers (method names), console_flush_on_panic(),
 emergency_restart(). The run's goal is the end of panic(): emergency_restart() or the
@@ -22,6 +24,8 @@ final loop.
 from __future__ import annotations
 
 from typing import ClassVar
+
+from hypothesis import strategies as st
 
 from panicfuzz.cells import atomic_t
 from panicfuzz.kernel import (
@@ -35,10 +39,19 @@ from panicfuzz.kernel import (
     smp_processor_id,
 )
 
+from panicfuzz.model import Parameter
+
 from .smp import Smp
 
 PANIC_CPU_INVALID = -1
 PANIC_MSG = "Kernel panic"  # pr_emerg("Kernel panic - not syncing: %s\n", buf): the record's label
+
+# kernel/panic.c: core_param(crash_kexec_post_notifiers, ...) (f06e5153f4ae, v3.17) and
+# core_param(panic_on_oops, ...): the boot options the panic threads turn on and off
+POST_NOTIFIERS = Parameter(
+    "crash_kexec_post_notifiers", st.booleans(), "run the panic notifiers and kmsg dumpers before __crash_kexec() (v3.17+)"
+)
+PANIC_ON_OOPS = Parameter("panic_on_oops", st.booleans(), "an oops panics; otherwise only the task dies (oops_end())")
 
 
 class PanicCore(Smp):
