@@ -4,8 +4,8 @@ Corpus cases. A corpus is asked for with `--panicfuzz-corpus DIR` (repeatable), 
 option `panicfuzz_corpus`, else `[tool.panicfuzz] corpus` in the rootdir's pyproject.toml;
 with none of them the plugin collects nothing. Every `*.json` file pytest visits under a corpus
 is one item, `<corpus>/<protocol>/<variant>/<signature>.json::replay`. A corpus named on the
-command line is always collected; one from a configuration file when pytest runs without paths
-(its default collection, `testpaths`), and for the paths given (`pytest cases/hpet`) otherwise.
+command line is always collected; one from a configuration file by pytest's default collection
+at the rootdir (also outside `testpaths`), and otherwise where the paths given reach it.
 
 An item passes when the case reproduces on its variant with an identical event log, and every
 variant of its model claimed to hold survives the schedule. A survival only after the schedule
@@ -121,8 +121,9 @@ def pytest_configure(config: pytest.Config) -> None:
     corpora = tuple(dict.fromkeys(given or configured))
     config.stash[_SETTINGS] = Settings(corpora, config.getoption("panicfuzz_strict"))
     # A corpus outside the paths pytest collects is added to them: always when named on the
-    # command line, and for pytest's default collection when configured in a file.
-    wanted = given if config.args_source == pytest.Config.ArgsSource.ARGS else corpora
+    # command line; when configured in a file, to pytest's default collection (`testpaths`,
+    # at the rootdir), not to the paths given or to a run from a subdirectory.
+    wanted = corpora if config.args_source == pytest.Config.ArgsSource.TESTPATHS else given
     collected = [Path(a.split("::")[0]).resolve() for a in config.args]
     for d in wanted:
         if d.is_dir() and not any(d.is_relative_to(c) for c in collected):

@@ -188,3 +188,36 @@ def test_a_fuzz_test_on_a_buggy_variant_fails_with_the_timeline_and_saves_the_ca
     # the new case reproduces, and contradicts the claim: its item fails
     with pytest.raises(CaseFailed, match=re.escape(f"nmi_lock/irqsave claims to hold, but this case fails it ({new.stem})")):
         check_case(new, project)
+
+
+SAVER = """\
+import json, sys, time
+from pathlib import Path
+from panicfuzz.pytest_plugin import _save
+
+tmp, case, me, extra = Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text()), int(sys.argv[3]), int(sys.argv[4])
+data = json.loads(json.dumps(case))  # the same bug, `extra` idle steps longer
+data["trace"] += ["cpu0"] * extra
+data["kinds"] += "d" * extra
+data["failure"]["steps"] += extra
+for r in range(ROUNDS):
+    (tmp / f"ready-{r}-{me}").touch()
+    while not (tmp / f"ready-{r}-{1 - me}").exists():  # both save round r's case at once
+        time.sleep(0.0005)
+    _save(tmp / str(r), data)
+"""
+
+
+def test_two_workers_saving_one_bug_keep_the_smallest_reproducer(made, tmp_path):
+    """As two xdist workers whose fuzz tests find the same bug at the same moment: the size
+    comparison and the write are one step, so the smaller case is kept, and no file is torn."""
+    case = min((made[0] / "cases" / "nmi_lock" / "spin_lock").glob("*.json"))
+    rounds = 20
+    script = SAVER.replace("ROUNDS", str(rounds))
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(case), str(me), str(me)], env=made[1]) for me in (0, 1)]
+    assert [w.wait() for w in workers] == [0, 0]
+    trace = json.loads(case.read_text())["trace"]
+    for r in range(rounds):
+        [saved] = [p for p in (tmp_path / str(r)).rglob("*") if p.is_file()]  # no temporary file left
+        assert saved.relative_to(tmp_path / str(r)) == case.relative_to(made[0] / "cases")
+        assert json.loads(saved.read_text())["trace"] == trace, f"round {r}: the larger case was kept"
