@@ -22,10 +22,9 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from .fingerprint import model_state
 from .machine import Cpu, Machine, Outcome, _current_machine
 from .model import Model
-from .run import RunResult
+from .run import RunResult, result_of
 from .watchdog import watching
 
 
@@ -112,9 +111,8 @@ def execute_bare(
     """`panicfuzz.run.execute` on the bare driver."""
     model = model_cls(variant)
     m = BareMachine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
-    outcome = m.run()
-    final = model_state(model) if final_state else None
-    return RunResult(outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes))
+    m.run()
+    return result_of(m, final_state)
 
 
 __all__ = ["BareMachine", "execute_bare"]

@@ -470,7 +470,8 @@ def save(root: Path, data: dict[str, Any]) -> tuple[Path, bool]:
 
 def _size_key(data: dict[str, Any]) -> Size:
     f = data["failure"]
-    return Size(f["preemptions"], f["injected_events"], f["switches"], f["steps"], tuple(data["trace"]))
+    stalled = sum(a.ns for a in map(parse_action, data["trace"]) if isinstance(a, StallFor))
+    return Size(f["preemptions"], f["injected_events"], f["switches"], f["steps"], tuple(data["trace"]), stalled=stalled)
 
 
 def files(root: Path, protocol: str | None = None) -> list[Path]:

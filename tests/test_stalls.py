@@ -220,3 +220,21 @@ def test_the_sleep_set_reduction_keeps_every_failure_with_stalls(variant):
     reduced = verify(StopTimeout, variant, preemptions=2, events=1, first_only=False)
     assert sorted(f.signature for f in reduced.findings) == sorted(f.signature for f in full.findings)
     assert reduced.schedules <= full.schedules
+
+
+def test_the_corpus_keeps_the_case_with_the_shorter_stall(tmp_path):
+    from panicfuzz import corpus
+    from panicfuzz.search import Finding
+
+    def case(ns: int) -> dict:
+        r = execute(StopTimeout, "nested", Deviations([(7, StallFor("vcpu-preempted", 1, ns))]), logging=True)
+        f = Finding("toy-stop-timeout", "nested", r, r.size, "exhaustive", 0, 1, 0.0, 0.0)
+        return corpus.record(f, StopTimeout, timeline_of(StopTimeout, "nested", r))
+
+    long = case(1500 * MS)
+    # The same counts of everything, only a shorter stall (the size order's next key; as text,
+    # "500 ms" sorts after "1500 ms").
+    short = dict(long, trace=[t.replace("for 1500 ms", "for 500 ms") for t in long["trace"]])
+    assert short["trace"] != long["trace"]
+    assert corpus.save(tmp_path, long)[1] and corpus.save(tmp_path, short)[1]  # the shorter replaces it
+    assert not corpus.save(tmp_path, long)[1]
