@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from .fingerprint import model_state
 from .machine import Cpu, Machine, Outcome, _current_machine
 from .model import Model
 from .run import RunResult, result_of
@@ -112,9 +111,8 @@ def execute_bare(
     """`panicfuzz.run.execute` on the bare driver."""
     model = model_cls(variant)
     m = BareMachine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
-    outcome = m.run()
-    final = model_state(model) if final_state else None
-    return result_of(m, outcome, final)
+    m.run()
+    return result_of(m, final_state)
 
 
 __all__ = ["BareMachine", "execute_bare"]

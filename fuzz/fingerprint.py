@@ -118,7 +118,7 @@ def _kept(code: CodeType) -> bool:
 
 
 # The driver's own frames say nothing about the CPU's state.
-_DRIVER = frozenset({"_cpu_main", "_yield", "_park", "_next", "_take_interrupts", "schedule_point"})
+_DRIVER = frozenset({"_cpu_main", "_yield", "_park", "_next", "_take_interrupts", "schedule_point", "_host_cpu"})  # _host_cpu: panicfuzz.host
 _SKIP = frozenset({"self", "m", "cpu", "nxt"})
 _ENGINE = str(Path(__file__).parent)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -61,7 +62,14 @@ class Failure:
 
 
 _shrunk: dict[tuple, Failure] = {}  # (model, variant, corpus, signature) -> its shrunk reproducer
+_runs: dict[tuple, list] = {}  # (model, variant) -> [schedules run in this process, time of the first]
 _lock = threading.Lock()
+
+
+def tally(model_cls: type[Model], variant: str) -> None:
+    """Count one schedule of (model, variant): what a saved case records as how it was found."""
+    with _lock:
+        _runs.setdefault((scenarios.base(model_cls), variant), [0, time.perf_counter()])[0] += 1
 
 
 def report(model_cls: type[Model], variant: str, found: RunResult, corpus: Path | None, *, how: str, seed: int = 0) -> Failure:
@@ -73,7 +81,8 @@ def report(model_cls: type[Model], variant: str, found: RunResult, corpus: Path 
     with _lock:
         if key in _shrunk:
             return _shrunk[key]
-    finding = _shrunk_finding(model_cls, variant, found, found.size, how, seed, 1, 0.0)
+    schedules, since = _runs.get((scenarios.base(model_cls), variant), (1, time.perf_counter()))
+    finding = _shrunk_finding(model_cls, variant, found, found.size, how, seed, schedules, time.perf_counter() - since)
     bound = scenarios.bind(model_cls, finding.scenario)
     timeline = timeline_of(bound, variant, finding.result)
     path = None
@@ -147,13 +156,14 @@ class Schedule:
 
     def run(self) -> RunResult:
         """Run the schedule (no event log: see `check()` for the timeline)."""
+        tally(self.model, self.variant)
         with untraced():
             return execute_bare(self.bound, self.variant, self.decisions())
 
     def failure(self) -> Failure | None:
         """None when the protocol holds under this schedule, else its shrunk (and saved) reproducer."""
         with untraced():
-            result = execute_bare(self.bound, self.variant, self.decisions())
+            result = self.run()
             if not result.failed:
                 return None
             return report(self.bound, self.variant, result, self.corpus, how="hypothesis-given", seed=self.seed)
@@ -212,7 +222,8 @@ def schedules(
         scenarios.validate(model_cls, scenario)
         drawn = st.just(dict(scenario))
     else:
-        drawn = scenarios.strategy(model_cls) or st.just({})
+        drawn = scenarios.strategy(model_cls)
+        drawn = st.just({}) if drawn is None else drawn
     return st.builds(lambda sc, seed: Schedule(model_cls, variant, seed=seed, scenario=sc, corpus=root), drawn, SEEDS)
 
 

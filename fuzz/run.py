@@ -1,9 +1,14 @@
-"""One run of a model: the pure function (protocol, variant, config, decisions) -> result."""
+"""One run of a model: the pure function (protocol, variant, config, decisions) -> result.
+
+`execute` is one run on the trio machine; `execute_all` many, in one `trio.run()`
+(`panicfuzz.host`: the per-run cost of trio paid once), with the same results.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 
 import attrs
 
@@ -52,14 +57,35 @@ def execute(
     """Build a fresh model and machine, run them to the end, and report."""
     model = model_cls(variant)
     m = Machine(model, decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
-    outcome = m.run()
-    final = model_state(model) if final_state else None
-    return result_of(m, outcome, final)
+    m.run()
+    return result_of(m, final_state)
 
 
-def result_of(m: Machine, outcome: Outcome, final: tuple | None = None) -> RunResult:
-    """The RunResult of a finished run of `m` (either driver)."""
+def execute_all(
+    model_cls: type[Model], variant: str, sources: Iterable, *, max_steps: int | None = None, logging: bool = False, final_state: bool = False
+) -> list[RunResult]:
+    """`execute` of each decision source in turn, all in one `trio.run()`; the results in order.
+
+    `sources` is consumed lazily, so a generator may choose the next source from the
+    results so far (the list grows as each run ends).
+    """
+    from .host import HostedMachine, run_all
+
+    results: list[RunResult] = []
+
+    def machines() -> Iterator[HostedMachine]:
+        for decisions in sources:
+            yield HostedMachine(model_cls(variant), decisions, max_steps=max_steps or model_cls.max_steps, logging=logging)
+
+    run_all(machines(), lambda m: results.append(result_of(m, final_state)))
+    return results
+
+
+def result_of(m: Machine, final_state: bool = False) -> RunResult:
+    """The result of a machine that has run (`final_state`: with the shared state it ended in)."""
+    assert m.outcome is not None
+    final = model_state(m.model) if final_state else None
     return RunResult(
-        outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes),
+        m.outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes),
         reached=m.reached(), accesses=m.accesses,
     )

@@ -17,6 +17,7 @@ import time
 from typing import Callable, Iterable, Iterator
 
 import attrs
+import hypothesis
 
 from panicfuzz.shrinkers import shrink
 
@@ -92,7 +93,7 @@ def search(
     variant: str,
     *,
     strategy: str = "hypothesis",
-    max_schedules: int = 1000,
+    max_schedules: int | None = 1000,
     seed: int | None = 0,
     known: frozenset[str] = frozenset(),
     first_only: bool = False,
@@ -115,12 +116,15 @@ def search(
     `settings`, e.g. the current profile) are honoured by the hypothesis
     strategy: its database and derandomize (`seed=None`: Hypothesis' own
     randomness); None, the command line's: no database, nothing written.
+    `max_schedules=None`: their `max_examples` (the current profile's without them).
 
     `on_finding` is called with each finding the moment it is shrunk, before the search goes on
     (so a caller can save it: an interrupt later in the search loses nothing already found).
     `observe` is called with every run of the search, its `final` state filled in.
     """
     model_cls = resolve(model_cls)
+    if max_schedules is None:
+        max_schedules = (hypothesis_settings or hypothesis.settings()).max_examples
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     masked = set(known)

@@ -44,7 +44,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from . import loader, scenarios
 from .bare import execute_bare
-from .hypothesis_api import ProtocolFailure, report, untraced
+from .hypothesis_api import ProtocolFailure, report, tally, untraced
 from .model import Model
 from .strategies.hypothesis import SEEDS, dice
 from .trace import Action
@@ -81,6 +81,7 @@ def schedule_machine(protocol: str | type[Model], variant: str, *, corpus: str |
     @functools.lru_cache(maxsize=4096)
     def run(scenario: tuple, seed: int | None, forced: tuple[tuple[int, int], ...]) -> tuple[Any, tuple[int, ...]]:
         source = Forced(dict(forced), None if seed is None else dice(seed))
+        tally(model, variant)
         with untraced():
             return execute_bare(scenarios.bind(model, dict(scenario)), variant, source), tuple(source.offers)
 
@@ -97,7 +98,7 @@ def schedule_machine(protocol: str | type[Model], variant: str, *, corpus: str |
             def configure(self, scenario: dict) -> None:
                 self.scenario = scenario
 
-        @initialize(seed=st.none() | SEEDS)
+        @initialize(seed=SEEDS | st.none())
         def swarm(self, seed: int | None) -> None:
             self.seed = seed
 

@@ -11,8 +11,9 @@ Then two passes work on the first two keys directly, below the best
 reproducer's (p preemptions, i injections) in the size order: fewer than p
 preemptions with any number of injected events, or p with at most i-1. The
 trace passes cannot trade a preemption for an injected event; these can.
-`random_below` runs a few seeded random schedules bounded to each level
-(cheap, and often enough). `exhaustive_below` runs the bounded DFS
+A proof within `QUICK_PROOF` DFS runs comes first (most minima are proven
+in a few runs); otherwise `random_below` runs a few seeded random schedules
+bounded to each level (cheap, and often enough). `exhaustive_below` runs the bounded DFS
 (`panicfuzz.strategies.exhaustive`) for the same signature: first the bounds
 with fewer deviations in all, in turn, then one bound per preemption count: a hit
 becomes the best (the passes start over, and the check runs again below
@@ -34,6 +35,9 @@ from panicfuzz.strategies.exhaustive import CutOff, Explorer, event_capacity
 from panicfuzz.trace import Action, Inject, Run
 
 from . import passes as P
+
+
+QUICK_PROOF = 24  # DFS runs of the proof tried before the random probes
 
 
 @attrs.define
@@ -147,6 +151,17 @@ def shrink(
         if model is None or level in checked:
             break
         checked.add(level)
+        # A proof in a few DFS runs first: when there is no smaller reproducer the
+        # random probes cannot find one, and the DFS often says so at once. A hit
+        # here is dropped, so that the probes and the full DFS below choose as before.
+        quick, proven = _exhaustive_below(run, model, best, QUICK_PROOF)
+        report.calls["exhaustive_below"] = report.calls.get("exhaustive_below", 0) + quick[1]
+        if quick[0] is None and proven:
+            report.shrinks.setdefault("exhaustive_below", 0)
+            report.shrinks.setdefault("random_below", 0)
+            report.calls.setdefault("random_below", 0)
+            report.minimal = True
+            break
         probe = _random_below(run, model, best)
         report.calls["random_below"] = report.calls.get("random_below", 0) + probe[1]
         report.shrinks.setdefault("random_below", 0)

@@ -14,6 +14,7 @@ from panicfuzz.cells import raw_spinlock_t
 from panicfuzz.kernel import raw_spin_lock, raw_spin_unlock
 from panicfuzz.model import Model, Variant
 from panicfuzz.run import execute
+from panicfuzz.search import search
 from panicfuzz.strategies import Replay
 
 FAST = settings(max_examples=200, database=None, deadline=None, suppress_health_check=list(HealthCheck))
@@ -159,3 +160,37 @@ def test_the_explanation_names_no_engine_line():
     notes = "\n".join(getattr(e.value, "__notes__", []))
     assert "Schedule(" in notes  # Hypothesis' falsifying example, as code
     assert "panicfuzz" not in notes.replace("panicfuzz.ProtocolFailure", "") and "/fuzz/" not in notes, notes
+
+
+def test_the_default_search_under_hypothesis_settings_replays_its_database_and_takes_max_examples():
+    db = InMemoryExampleDatabase()
+    profile = settings(database=db, max_examples=300)
+    first = search("hpet", "mainline", hypothesis_settings=profile, max_schedules=None, seed=None, first_only=True)
+    assert first.findings and db.data, "the failing example is saved in Hypothesis' database"
+    again = search("hpet", "mainline", hypothesis_settings=profile, max_schedules=None, seed=None, first_only=True)
+    # the defaults' schedule first (it passes), then the database's example: the same failure
+    assert again.findings[0].schedules == 2 and again.findings[0].signature == first.findings[0].signature
+    holds = search("hpet", "panic-cpu-check", hypothesis_settings=settings(database=None, max_examples=40), max_schedules=None, seed=None)
+    assert holds.schedules == 40 and not holds.findings
+    same = [search("hpet", "mainline", hypothesis_settings=settings(database=None, derandomize=True), max_schedules=50, seed=None, first_only=True)
+            for _ in range(2)]
+    assert [r.findings[0].schedules for r in same] == [same[0].findings[0].schedules] * 2
+
+
+def test_a_drawn_scenario_is_shrunk_to_the_one_option_the_bug_needs_saved_and_replayed(tmp_path):
+    from .test_scenarios import Notifiers
+
+    @settings(FAST, max_examples=400)
+    @given(panicfuzz.schedules(Notifiers, "v", corpus=tmp_path))
+    def test(s):
+        s.check()
+
+    with pytest.raises(panicfuzz.ProtocolFailure, match=r"\[crash_kexec_post_notifiers=True\]"):
+        test()
+    (path,) = corpus.files(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["scenario"] == {"ncpus": 2, "crash_kexec_post_notifiers": True, "panic_print": 0}
+    case = panicfuzz.Schedule.from_case(path)
+    assert case.scenario == {"crash_kexec_post_notifiers": True}
+    replayed = execute(case.bound, "v", case.decisions(), logging=True)
+    assert replayed.signature == data["failure"]["signature"] and replayed.log_digest() == data["event_log_sha256"]

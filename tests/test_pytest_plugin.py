@@ -12,7 +12,6 @@ a `*.dist-info` on PYTHONPATH, made from pyproject.toml's own table.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import re
@@ -82,7 +81,10 @@ def test_irqsave_holds(panicfuzz):
 
 def _environment(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PANICFUZZ_"))}
-    if not any(ep.name == "panicfuzz" for ep in importlib.metadata.entry_points(group="pytest11")):
+    # as a process in the project sees it (this one may see the checkout's panicfuzz.egg-info)
+    probe = "import importlib.metadata as m; print(any(e.name == 'panicfuzz' for e in m.entry_points(group='pytest11')))"
+    installed = subprocess.run([sys.executable, "-c", probe], cwd=tmp, env=env, check=True, capture_output=True, text=True)
+    if installed.stdout.strip() != "True":
         table = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
         dist = tmp / "site" / "panicfuzz_plugin-0.dist-info"
         dist.mkdir(parents=True)

@@ -74,3 +74,16 @@ def test_a_model_with_parameters_has_its_scenario_drawn_and_the_failure_shrunk_t
     (path,) = corpus.files(tmp_path)
     data = json.loads(path.read_text())
     assert data["scenario"] == {"ncpus": 2, "crash_kexec_post_notifiers": True, "panic_print": 0}
+
+
+def test_the_machine_settings_follow_the_loaded_profile():
+    before = settings.get_current_profile_name()
+    settings.register_profile("panicfuzz-test-tiny", max_examples=7, stateful_step_count=3, database=None)
+    settings.load_profile("panicfuzz-test-tiny")
+    try:
+        machine = schedule_machine(Abba, "ordered")
+    finally:
+        settings.load_profile(before)
+    s = machine.TestCase.settings
+    assert (s.max_examples, s.stateful_step_count) == (7, 3) and Phase.shrink not in s.phases
+    machine.TestCase().runTest()  # the profile's budget: seven examples of the fix, each at most three rules
