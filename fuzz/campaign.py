@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterator
 import attrs
 
 from . import corpus
+from .claims import Claim
 from .errors import UsageError
 from .executor import Executor
 from .model import Model
@@ -78,7 +79,7 @@ class Progress:
 
     key: str
     ref: str
-    claim: dict[str, Any]  # {"expected": "holds"|"fails", "kind": str|None}
+    claim: dict[str, Any]  # `panicfuzz.claims.Claim.as_dict()`
     model_dir: str
     units: int = 0
     schedules: int = 0
@@ -249,7 +250,7 @@ def _fresh(model_cls: type[Model], variant: str) -> Progress:
     return Progress(
         key=f"{model_cls.name}/{variant}",
         ref=model_ref(model_cls),
-        claim={"expected": claim.expected, "kind": claim.kind},
+        claim=Claim.of(claim).as_dict(),
         model_dir=str(model_dir(model_cls)),
     )
 
@@ -499,9 +500,10 @@ class Campaign:
         before = self.corpus_before.get(key, set())
         new_findings = self._found(key, result["findings"], stamp)
         known_hits = 0
-        for sig, (kind, hits) in result["hits"].items():
+        for sig, (kind, hits, names) in result["hits"].items():
             f = p.findings.setdefault(sig, {"kind": kind, "hits": 0, "first_seen": stamp, "new": sig not in before})
             f["hits"] += hits
+            f["names"] = names
             f["last_seen"] = stamp
             if "file" not in f and sig in before:
                 f["file"] = corpus.path_for(Path(), *key.split("/", 1), sig).as_posix()
@@ -577,13 +579,14 @@ def verdicts(state: State) -> list[Verdict]:
 
 def verdict(p: Progress) -> Verdict:
     """One `Observation` line against the claim; a variant with no schedules is "not run", never a verdict."""
-    claim = p.claim["expected"] + (f" {p.claim['kind']}" if p.claim.get("kind") else "")
+    claimed = Claim.from_dict(p.claim)
+    claim = claimed.text()
     hit = {s: f for s, f in p.findings.items() if f["hits"] or f.get("new")}  # new: found, maybe in a unit never finished
     if not p.units and not p.verify["schedules"] and not hit:
         return Verdict(p.key, f"Observation {p.key} not run (claim: {claim})", None)
-    kinds = {f["kind"] for f in hit.values()}
-    ok = not hit if p.claim["expected"] == "holds" else p.claim.get("kind") in kinds
-    line = f"Observation {p.key} {'Sometimes' if hit else 'Never'} {len(hit)} {p.schedules} (expected {claim}: {'ok' if ok else 'UNEXPECTED'})"
+    judged = claimed.judge((s, f.get("names", [f["kind"]])) for s, f in hit.items())
+    ok = judged.ok
+    line = f"Observation {p.key} {'Sometimes' if hit else 'Never'} {len(hit)} {p.schedules} (expected {claim}: {'ok' if ok else 'UNEXPECTED: ' + judged.why()})"
     bound = p.verify["bound"]
     if bound is not None:
         line += f"; holds within {_bounds(*bound)}"

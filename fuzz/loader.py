@@ -41,6 +41,7 @@ import attrs
 from panicfuzz import protocols
 
 from . import scenarios
+from .claims import bad_name
 from .errors import ModelLoadError
 from .machine import Kind, _is_model_code
 from .model import FAILURE_KINDS, OUTCOMES, Event, Model, Stall, Variant
@@ -486,8 +487,19 @@ def _check_variants(cls: type[Model], bad) -> None:
         seen.add(v.name)
         if v.expected not in OUTCOMES:
             raise bad(f"variants[{i}]", f"({v.name}) claims {v.expected!r}; a claim is one of {', '.join(OUTCOMES)}")
-        if v.expected == "fails" and v.kind not in FAILURE_KINDS:
+        if v.expected == "fails" and not v.must and v.kind not in FAILURE_KINDS:
             raise bad(f"variants[{i}]", f"({v.name}) fails with kind {v.kind!r}; a failure kind is one of {', '.join(FAILURE_KINDS)}")
+        for field in ("must", "must_not"):
+            names = getattr(v, field)
+            if not isinstance(names, (tuple, list)):
+                raise bad(f"variants[{i}].{field}", f"({v.name}) is {names!r}, not a tuple of failure names")
+            for name in names:
+                if why := bad_name(name):
+                    raise bad(f"variants[{i}].{field}", f"({v.name}): {why}")
+        if v.expected == "holds" and v.must_not:
+            raise bad(f"variants[{i}].must_not", f"({v.name}) is given, but a variant claimed to hold may not fail at all")
+        if v.kind is not None and v.must and any(n.split()[0] != v.kind for n in v.must):
+            raise bad(f"variants[{i}].kind", f"({v.name}) is {v.kind!r}, but must names {', '.join(repr(n) for n in v.must if n.split()[0] != v.kind)}")
 
 
 def _check_events(cls: type[Model], bad) -> None:

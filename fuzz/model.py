@@ -15,25 +15,35 @@ import attrs
 
 from .machine import Kind
 
+from .claims import FAILURE_KINDS
+
 OUTCOMES = ("holds", "fails")
-FAILURE_KINDS = ("deadlock", "livelock", "hang", "invariant", "model-error")
 
 
 @attrs.frozen
 class Variant:
-    """One version of the protocol and the outcome the model claims for it."""
+    """One version of the protocol and the outcome the model claims for it.
+
+    A failing variant names what fails: `must`, the failure names one of which
+    must be found and which every failure found must answer to (e.g.
+    `"invariant crash-regs-missing"`, `"deadlock on hpet.lock in read_hpet()"`),
+    or, in the plain form, only a `kind` (any failure of it will do).
+    `must_not`: names no failure may answer to. See `panicfuzz.claims`.
+    """
 
     name: str
     expected: str  # "holds" | "fails"
     summary: str
-    kind: str | None = None  # the failure kind expected when it fails
+    kind: str | None = None  # the plain form: the failure kind expected when it fails
     source: str = ""
+    must: tuple[str, ...] = ()
+    must_not: tuple[str, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if self.expected not in OUTCOMES:
             raise ValueError(f"variant {self.name}: expected must be one of {OUTCOMES}")
-        if (self.expected == "fails") != (self.kind is not None):
-            raise ValueError(f"variant {self.name}: a failing variant names its failure kind, a holding one none")
+        if (self.expected == "fails") != (self.kind is not None or bool(self.must)):
+            raise ValueError(f"variant {self.name}: a failing variant names what fails (must or kind), a holding one neither")
 
 
 @attrs.frozen

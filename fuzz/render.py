@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
+from .claims import Claim
 from .run import RunResult
 from .scenarios import bind
 from .search import UNBOUNDED, Finding, Verdict
@@ -25,8 +26,8 @@ def dumps(data: Any) -> str:
 
 
 def claim(expected) -> str:
-    """A variant's claim in words: "holds" or "fails (deadlock)"."""
-    return expected.expected + (f" ({expected.kind})" if expected.kind else "")
+    """A variant's claim in words: "holds", "fails (deadlock)", "fails (invariant crash-regs-missing)"."""
+    return Claim.of(expected).text()
 
 
 def verdict_word(as_expected: bool) -> str:
@@ -87,26 +88,32 @@ def fuzz_json(rows, args, root) -> dict[str, Any]:
     """The report of `fuzz` on corpus directory `root`: one entry per variant.
 
     `rows`: (model, SearchReport, new findings, the corpus's signatures -> (file, kind), schedules
-    per signature counted but not shrunk, the file replayed as evidence or None).
+    per signature counted but not shrunk, the file replayed as evidence or None, the failure
+    names (`panicfuzz.claims`) of every signature seen).
     """
     variants = []
-    for model_cls, report, new, known, counted, evidence in rows:
-        info = model_cls.variant_info(report.variant)
-        found = [{**found_json(n["finding"], n["file"]), "saved": n["written"], "before_shrinking": n["finding"].first.as_dict()} for n in new]
+    for model_cls, report, new, known, counted, evidence, names in rows:
+        claimed = Claim.of(model_cls.variant_info(report.variant))
+        found = [
+            {**found_json(n["finding"], n["file"]), "names": list(names[n["finding"].signature]), "saved": n["written"], "before_shrinking": n["finding"].first.as_dict()}
+            for n in new
+        ]
         hits = [
-            {"signature": sig, "kind": kind, "file": path, "schedules": counted.get(sig, 0)}
+            {"signature": sig, "kind": kind, "names": list(names.get(sig, (kind,))), "file": path, "schedules": counted.get(sig, 0)}
             for sig, (path, kind) in sorted(known.items(), key=lambda kv: kv[1][0])
             if counted.get(sig) or path == evidence
         ]
         unproven = [{"signature": sig, "schedules": n} for sig, n in sorted(counted.items()) if sig not in known]
-        kinds = {f["kind"] for f in found} | {h["kind"] for h in hits} | {"hang" for _ in unproven}
-        as_expected = not kinds if info.expected == "holds" else info.kind in kinds
+        seen = [(f["signature"], f["names"]) for f in found + hits] + [(u["signature"], names.get(u["signature"], ("hang",))) for u in unproven]
+        judged = claimed.judge(seen)
         variants.append(
             {
                 "protocol": report.protocol,
                 "variant": report.variant,
-                "claim": {"expected": info.expected, "kind": info.kind},
-                "as_expected": as_expected,
+                "claim": claimed.as_dict(),
+                "as_expected": judged.ok,
+                "not_claimed": [{"signature": sig, "names": list(dict(seen)[sig])} for sig in judged.unclaimed],
+                "claimed_found": not judged.missing,
                 "new": found,
                 "known": hits,
                 "unproven": unproven,
@@ -146,7 +153,7 @@ def fuzz_text(doc: dict[str, Any], timelines: dict[str, str], *, quiet: bool = F
     table = [
         (
             f"{v['protocol']}/{v['variant']}",
-            claim_text(v["claim"]),
+            Claim.from_dict(v["claim"]).kinds(),
             verdict_word(v["as_expected"]),
             str(len(v["new"])),
             str(len(v["known"])),
@@ -162,6 +169,14 @@ def fuzz_text(doc: dict[str, Any], timelines: dict[str, str], *, quiet: bool = F
         f"({doc['strategy']}, seed {doc['seed']})",
         width,
     )
+    wrong = [v for v in shown if not v["as_expected"]]
+    if wrong:
+        out += ["", "not as claimed:"]
+        for v in wrong:
+            why = ([] if v["claimed_found"] else ["no claimed failure found"]) + [
+                f"{n['signature']} ({'; '.join(n['names'][1:] or n['names'])})" for n in v["not_claimed"]
+            ]
+            out += wrap(f"  {v['protocol']}/{v['variant']}  {claim_text(v['claim'])}, but: {', '.join(why)}", width, "    ")
     known = [v for v in shown if v["known"]]
     if known and not quiet:
         out += ["", f"known bugs hit (files in {doc['corpus']}/<protocol>/<variant>/; show one: panicfuzz show FILE):"]
@@ -208,7 +223,7 @@ def _size(d: dict) -> str:
 
 
 def claim_text(c: dict) -> str:
-    return c["expected"] + (f" ({c['kind']})" if c["kind"] else "")
+    return Claim.from_dict(c).text()
 
 
 def plain_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:

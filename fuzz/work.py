@@ -28,6 +28,7 @@ from typing import Any, Callable
 import attrs
 
 from . import corpus
+from .claims import answers
 from .machine import NondeterministicModel
 from .model import Model
 from .bare import execute_bare
@@ -109,7 +110,7 @@ def _search(model_cls: type[Model], unit: Unit, found: Callable[[Finding], None]
     def on_run(result: RunResult) -> None:
         sig = result.signature
         if sig is not None:
-            hits.setdefault(sig, [result.outcome.kind, 0])[1] += 1
+            hits.setdefault(sig, [result.outcome.kind, 0, list(answers(result.outcome))])[1] += 1
         if result.final is not None:
             digest = state_digest(result)
             if digest not in unit.states and digest not in new_states:
@@ -133,7 +134,7 @@ def _search(model_cls: type[Model], unit: Unit, found: Callable[[Finding], None]
 def _verify(model_cls: type[Model], unit: Unit, found: Callable[[Finding], None]) -> dict[str, Any]:
     p, e = unit.bounds
     v = verify(model_cls, unit.variant, preemptions=p, events=e, max_schedules=unit.budget, on_finding=found)
-    hits = {f.signature: [f.result.outcome.kind, 1] for f in v.findings}
+    hits = {f.signature: [f.result.outcome.kind, 1, list(answers(f.result.outcome))] for f in v.findings}
     return {
         "schedules": v.schedules,
         "steps": 0,

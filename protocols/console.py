@@ -61,14 +61,14 @@ class Console(Printk, X86Crash, X86Stop):
             "v5.13",
             "fails",
             "pre-fix: the panic CPU spins as console_waiter on an owner stopped by NMI",
-            kind="deadlock",
+            must=("deadlock in console_trylock_spinning()", "deadlock on console_owner_lock in console_lock_spinning_enable()", "invariant panic-output-unprinted", "invariant panic-output-torn",),
             source="kernel/printk/printk.c v5.13; Stephen Brennan's v1 changelog (12 Jan 2022)",
         ),
         Variant(
             "no-spin-in-panic",
             "fails",
             "Petr's first suggestion: nobody starts spinning once panic_cpu is set",
-            kind="livelock",
+            must=("livelock in console_emit_next_record()", "deadlock on console_owner_lock in console_lock_spinning_enable()", "invariant panic-output-unprinted", "invariant panic-output-torn",),
             source="Petr Mladek YeBjzX7Z6J1cVtjC@alley; Stephen 18 Jan 2022: livelock in 200/1409 runs",
         ),
         Variant(
@@ -77,7 +77,7 @@ class Console(Printk, X86Crash, X86Stop):
             "Stephen's counter-proposal: only the panic CPU does not spin; others still hand over. "
             "Search verdict: no livelock, but console_flush_on_panic() deadlocks on console_owner_lock "
             "held by an NMI-stopped CPU, and panic output is lost (stopped waiter / stopped owner)",
-            kind="deadlock",
+            must=("deadlock on console_owner_lock in console_lock_spinning_enable()", "invariant panic-output-unprinted", "invariant panic-output-torn",),
             source="Stephen Brennan 18 Jan 2022 ('if (atomic_read(&panic_cpu) == this_cpu) return 0;')",
         ),
         Variant(
@@ -85,7 +85,7 @@ class Console(Printk, X86Crash, X86Stop):
             "fails",
             "merged series: no spin in panic, suppress after dropped messages, non-panic CPUs "
             "abandon console_sem; a stopped waiter still gets the console handed over",
-            kind="invariant",
+            must=("invariant panic-output-unprinted", "invariant panic-output-torn", "deadlock on console_owner_lock in console_lock_spinning_enable()",),
             source="77498617857f d51507098ff9 13fb0f74d702 8ebc476fd51e (v5.18); d04d5882cd67 changelog",
         ),
         Variant(

@@ -39,7 +39,7 @@ class Hpet(Mce, HpetClocksource, X86Stop):
             "mainline",
             "fails",
             "read_hpet() as merged: only the in_nmi() shortcut",
-            kind="deadlock",
+            must=("deadlock on hpet.lock in read_hpet()",),
             source="arch/x86/kernel/hpet.c v6.x; tglx 29 May 2024, scenarios 1 and 2",
         ),
         Variant(

@@ -167,7 +167,7 @@ class Kdump(X86Crash):
             "v3.3",
             "fails",
             "disable_IO_APIC() after the NMI shoot-down, no lock busting",
-            kind="deadlock",
+            must=("deadlock on ioapic_lock in ioapic_read_entry()",),
             source="arch/x86/kernel/crash.c v3.3; Don Zickus 29 Feb 2012 (CPU0/CPU4 backtraces)",
         ),
         Variant(
@@ -175,7 +175,7 @@ class Kdump(X86Crash):
             "fails",
             "Don's patch: disable_IO_APIC() dropped from the crash path; the kdump kernel "
             "enables its local APIC before it programs the IO-APIC",
-            kind="invariant",
+            must=("invariant kdump-screaming-irq",),
             source="Don Zickus 29 Feb 2012 (patch), 30 Apr 2012 (ethernet irq left triggered)",
         ),
         Variant(
@@ -195,7 +195,7 @@ class Kdump(X86Crash):
             "pre-4.5-nmi-reason",
             "fails",
             "external NMI: default_do_nmi() spins in raw_spin_lock(&nmi_reason_lock) with NMIs latched",
-            kind="invariant",
+            must=("invariant crash-regs-lost",),
             source="arch/x86/kernel/nmi.c v4.4; Kawai's changelog",
         ),
         Variant(

@@ -62,12 +62,12 @@ class PanicPath(Printk, HpetClocksource, X86Crash, X86Stop):
     seed = 5
     source = "kernel/panic.c panic() with printk, pstore/HPET, smp_send_stop() and kdump together (v4.10, v5.13, v6.9)"
     variants = (
-        Variant("v4.10-post-notifiers", "fails", "v4.10, crash_kexec_post_notifiers: smp_send_stop() before the notifiers", kind="invariant", source="0ee59413c967 changelog"),
-        Variant("v5.13-post-notifiers", "fails", "v5.13, post notifiers: the NMI shoot-down stops the console owner", kind="deadlock", source="d51507098ff9 changelog"),
-        Variant("v6.9-post-notifiers", "fails", "v6.9, post notifiers: the NMI shoot-down stops the HPET reader; pstore reads the HPET", kind="deadlock", source="arch/x86/kernel/hpet.c v6.9; fs/pstore/platform.c"),
+        Variant("v4.10-post-notifiers", "fails", "v4.10, crash_kexec_post_notifiers: smp_send_stop() before the notifiers", must=("invariant crash-regs-lost",), source="0ee59413c967 changelog"),
+        Variant("v5.13-post-notifiers", "fails", "v5.13, post notifiers: the NMI shoot-down stops the console owner", must=("deadlock in console_trylock_spinning()", "deadlock on hpet.lock in read_hpet()",), source="d51507098ff9 changelog"),
+        Variant("v6.9-post-notifiers", "fails", "v6.9, post notifiers: the NMI shoot-down stops the HPET reader; pstore reads the HPET", must=("deadlock on hpet.lock in read_hpet()",), source="arch/x86/kernel/hpet.c v6.9; fs/pstore/platform.c"),
         Variant("v6.9-post-notifiers-tony", "holds", "v6.9, post notifiers, Tony's read_hpet() panic_cpu check", source="20240528063836.5248-1-TonyWWang-oc@zhaoxin.com"),
         Variant("v6.9", "holds", "v6.9 defaults: __crash_kexec() before anything else"),
-        Variant("v6.9-oops-no-panic", "fails", "v6.9, post notifiers, panic_on_oops=0: an oops leaves hpet.lock held", kind="deadlock", source="arch/x86/kernel/dumpstack.c oops_end()"),
+        Variant("v6.9-oops-no-panic", "fails", "v6.9, post notifiers, panic_on_oops=0: an oops leaves hpet.lock held", must=("deadlock on hpet.lock in read_hpet()",), source="arch/x86/kernel/dumpstack.c oops_end()"),
     )
     ncpus = 3
     goal = "the crash kernel runs with every other CPU's registers saved"

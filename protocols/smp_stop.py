@@ -78,7 +78,7 @@ class SmpStop(Arm64Stop, X86Stop):
             "nmi-only",
             "fails",
             "d7402513c935: IPI_CPU_STOP / IPI_CPU_CRASH_STOP are pseudo-NMIs from the start",
-            kind="invariant",
+            must=("invariant port-lock-parked", "invariant single-stopper", "deadlock in cpu_park_loop()",),
             source="d7402513c935 (v6.7); motivation in Doug Anderson's v1 changelog",
         ),
         Variant(
@@ -86,7 +86,7 @@ class SmpStop(Arm64Stop, X86Stop):
             "fails",
             "Doug's v1: IRQ then NMI, global stop_mask cleared before crash_save_cpu(), "
             "local_irq_disable() in ipi_cpu_crash_stop(), no single-stopper guard",
-            kind="invariant",
+            must=("invariant crash-regs-lost", "invariant crash-stop-nested", "invariant single-stopper",),
             source="20231207170251.1.Id4817adef610302554b8aa42b090d57270dc119c@changeid; "
             "Will Deacon 12 Apr 2024; Doug's self-review 17 May 2024",
         ),

@@ -148,7 +148,7 @@ class TextPoke(Model):
             "bp-waits",
             "fails",
             "hpa 13 Jan 2019: cpumask text_poke_sync; the #BP handler waits until the breakpoint is gone",
-            kind="deadlock",
+            must=("deadlock on text_poke_cpumask in poke_int3_handler_wait()", "invariant unhandled-int3",),
             source="hpa 13 Jan 2019 (text_poke_cpumask), Andy Lutomirski's reply of 14 Jan 2019",
         ),
         Variant(
@@ -156,28 +156,28 @@ class TextPoke(Model):
             "fails",
             "hpa 14 Jan 2019: the #BP handler undoes (state 1/4) or completes (state 2) the patch; "
             "found by search: a stale undo defeats the retry (torn CALL), and undo/retry livelocks",
-            kind="invariant",
+            must=("invariant torn-insn", "livelock in poke_int3_handler_hpa()", "hang in text_poke_sync()",),
             source="lkml.iu.edu/hypermail/linux/kernel/1901.1/06819.html",
         ),
         Variant(
             "v3-redirect",
             "fails",
             "v3.x..v5.2 text_poke_bp(): the #BP handler resumes after the instruction",
-            kind="invariant",
+            must=("invariant lost-call",),
             source="arch/x86/kernel/alternative.c v3.x..v5.2; Nicolai Stange, Apr 2019 (lost ftrace call)",
         ),
         Variant(
             "emulate-null-vec",
             "fails",
             "v5.4: int3_emulate_call(), bp_patching.vec/nr_entries cleared without a final sync",
-            kind="invariant",
+            must=("invariant null-desc", "invariant use-after-scope",),
             source="arch/x86/kernel/alternative.c v5.4; fixed by 285a54efe386 (Masami Hiramatsu, Nov 2019)",
         ),
         Variant(
             "emulate-stack-desc",
             "fails",
             "v5.5..v6.0: refcounted bp_desc pointing into the patcher's stack frame",
-            kind="invariant",
+            must=("invariant use-after-scope",),
             source="1f676247f36a (v5.5); fixed by Nadav Amit 20220920224743.3089-1-namit@vmware.com",
         ),
         Variant(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from panicfuzz import protocols
 from panicfuzz import corpus, scenarios
+from panicfuzz.claims import Claim, answers
 from panicfuzz.run import execute
 from panicfuzz.search import SearchReport, search
 from panicfuzz.strategies import Replay
@@ -29,13 +30,10 @@ def search_variant(protocol: str, variant: str, *, max_schedules: int, seed: int
 
 def assert_expected(protocol: str, variant: str, report: SearchReport) -> None:
     """The search gave the variant's declared outcome."""
-    info = protocols.load(protocol).variant_info(variant)
-    kinds = sorted({f.result.outcome.kind for f in report.findings})
-    messages = "\n\n".join(f.result.outcome.message for f in report.findings)
-    if info.expected == "holds":
-        assert not kinds, f"{protocol}/{variant} should hold but the search found:\n{messages}"
-    else:
-        assert info.kind in kinds, f"{protocol}/{variant} should fail with {info.kind}, found {kinds or 'nothing'}"
+    claimed = Claim.of(protocols.load(protocol).variant_info(variant))
+    judged = claimed.judge((f.signature, answers(f.result.outcome)) for f in report.findings)
+    messages = "\n\n".join(f"{f.signature}: {f.result.outcome.message}" for f in report.findings)
+    assert judged.ok, f"{protocol}/{variant} claims {claimed.text()}: {judged.why()}; the search found:\n{messages or 'nothing'}"
 
 
 def saved_cases(protocol: str, variant: str | None = None) -> list[Path]:

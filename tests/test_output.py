@@ -76,7 +76,7 @@ def test_fuzz_draws_and_saves_only_new_findings(capsys, tmp_path):
     doc = json.loads(out)
     assert doc["schema"] == "panicfuzz.fuzz/1" and doc["corpus_changes"] == [] or all(c["file"] != str(saved) for c in doc["corpus_changes"])
     (row,) = doc["variants"]
-    assert row["claim"] == {"expected": "fails", "kind": "deadlock"} and row["as_expected"]
+    assert row["claim"] == {"expected": "fails", "kind": None, "must": ["deadlock on hpet.lock in read_hpet()"], "must_not": []} and row["as_expected"]
     assert any(h["file"] == str(saved) and h["schedules"] > 0 for h in row["known"])
 
 
@@ -263,7 +263,8 @@ def test_every_json_field_is_documented(capsys, tmp_path):
 def test_fuzz_quiet_shows_only_what_is_unexpected_or_new_and_verbose_reports_progress(capsys, tmp_path):
     code, out, err = run(capsys, "fuzz", "hpet", "--max-schedules", 1, "--corpus", tmp_path, "-q")
     assert code == 1  # one schedule cannot find the claimed deadlock, and no saved case proves it
-    rows = [line.split()[0] for line in out.splitlines()[1:] if line and "/" in line.split()[0]]
+    rows = [line.split()[0] for line in out.splitlines()[1:] if line[:1].strip() and "/" in line.split()[0]]
     assert rows == ["hpet/mainline"] and "UNEXPECTED" in out
+    assert "not as claimed:\n  hpet/mainline  fails (deadlock on hpet.lock in read_hpet()), but: no claimed failure found" in out
     _, _, err = run(capsys, "fuzz", "hpet", "--variant", "panic-cpu-check", "--max-schedules", 5, "--corpus", tmp_path, "-v")
     assert "hpet/panic-cpu-check: done in" in err

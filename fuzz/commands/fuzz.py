@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 from .. import corpus, scenarios
+from ..claims import Claim, answers
 from ..model import Model
 from ..render import dumps, fuzz_json, fuzz_text
-from ..run import execute
+from ..run import RunResult, execute
 from ..search import STRATEGIES, Finding, search
 from ..strategies import Replay
 from ..timeline import timeline_of
@@ -75,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
         known = _known(root, model_cls, variant)
         new: list[dict] = []
         again: dict[str, int] = {}  # known bugs found in another scenario, shrunk back to a saved signature
+        names: dict[str, tuple[str, ...]] = {}  # every signature seen -> its failure names
+
+        def observe(result: RunResult, names=names) -> None:
+            if result.failed:
+                names.setdefault(result.signature, answers(result.outcome))
 
         def keep(f: Finding, model_cls=model_cls, known=known, new=new, again=again) -> None:
             """Save a new finding the moment it is shrunk (an interrupt loses nothing); never touch a saved one."""
@@ -98,15 +104,15 @@ def run(args: argparse.Namespace) -> int:
                 progress=on_progress,
                 depth=args.depth,
                 on_finding=keep,
+                observe=observe,
                 skip_kinds=frozenset() if args.save_unproven else frozenset({UNPROVEN}),
             )
         counted = {s: report.known_hits.get(s, 0) + again.get(s, 0) for s in {*report.known_hits, *again}}
         evidence = None
-        info = model_cls.variant_info(variant)
-        kinds = {n["finding"].result.outcome.kind for n in new} | {known[s][1] for s in counted if s in known}
-        if info.expected == "fails" and info.kind not in kinds:
-            evidence = _reproducing(model_cls, variant, info.kind, known)
-        rows.append((model_cls, report, new, known, counted, evidence))
+        claimed = Claim.of(model_cls.variant_info(variant))
+        if claimed.expected == "fails" and claimed.judge([(s, names[s]) for s in {*counted, *(n["finding"].signature for n in new)} if s in names]).missing:
+            evidence = _reproducing(model_cls, variant, claimed, known, names)
+        rows.append((model_cls, report, new, known, counted, evidence, names))
         if args.verbose and not args.json:
             print(f"{model_cls.name}/{variant}: done in {report.seconds:.1f} s", file=sys.stderr, flush=True)
     doc = fuzz_json(rows, args, root)
@@ -136,18 +142,17 @@ def _known(root: Path, model_cls: type[Model], variant: str) -> dict[str, tuple[
     return out
 
 
-def _reproducing(model_cls: type[Model], variant: str, kind: str | None, known: dict[str, tuple[str, str]]) -> str | None:
-    """A saved case of `variant` that still fails with `kind`: the evidence a short fuzz builds on."""
-    for sig, (path, saved_kind) in known.items():
-        if saved_kind != kind:
-            continue
+def _reproducing(model_cls: type[Model], variant: str, claimed: Claim, known: dict[str, tuple[str, str]], names: dict) -> str | None:
+    """A saved case of `variant` that still fails as claimed: the evidence a short fuzz builds on
+    (its failure names join `names`)."""
+    for sig, (path, _) in known.items():
         data = corpus.load(Path(path))
         try:
             bound = scenarios.from_record(model_cls, data, path)
         except scenarios.ScenarioError as e:
             raise corpus.CorpusError(str(e)) from None
         result = execute(bound, variant, Replay(corpus.trace_of(Path(path), data)))
-        if result.signature == sig:
+        if result.signature == sig and not claimed.judge([(sig, answers(result.outcome))]).missing:
+            names[sig] = answers(result.outcome)
             return path
     return None
-

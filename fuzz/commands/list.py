@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
                     "variant": v.name,
                     "expected": v.expected,
                     "expected_kind": v.kind,
+                    "must": list(v.must),
+                    "must_not": list(v.must_not),
                     "source": v.source or e.model.source,
                     "summary": v.summary,
                     "parameters": declared(e.model),
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         print("\n".join(f"{r['protocol']} {r['variant']}" for r in rows))
         return 2 if broken else 0
-    claims = [claim_text({"expected": r["expected"], "kind": r["expected_kind"]}) for r in rows]
+    claims = [claim_text({"expected": r["expected"], "kind": r["expected_kind"], "must": r["must"], "must_not": r["must_not"]}) for r in rows]
     head = ("protocol", "variant", "claim", "summary", "source")
     if not sys.stdout.isatty():  # a pipe: whole lines, never a name broken across two
         table = [(_named(r), r["variant"], c, r["summary"], r["source"]) for r, c in zip(rows, claims)]

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .. import corpus
+from ..claims import Claim, answers
 from ..render import dumps, verdict_json, verify_text
 from ..search import UNBOUNDED, verify
 from ._common import CORPUS_HELP, MODEL_HELP, add_timeline_options, at_least, corpus_root, directory, drawing, model, progress, protocol_name, save, variants
@@ -84,10 +85,8 @@ def run(args: argparse.Namespace) -> int:
                 reduce=args.reduce,
             )
         expected = model_cls.variant_info(variant)
-        if expected.expected == "holds":
-            as_expected = verdict.holds
-        else:
-            as_expected = expected.kind in {f.result.outcome.kind for f in verdict.findings}
+        judged = Claim.of(expected).judge((f.signature, answers(f.result.outcome)) for f in verdict.findings)
+        as_expected = verdict.holds if expected.expected == "holds" else judged.ok
         out.append(verdict_json(verdict, files, as_expected))
         if not args.json and (not args.quiet or not as_expected):
             print(verify_text(model_cls, verdict, files, expected, as_expected, **drawing(args)))
