@@ -228,3 +228,16 @@ def test_a_long_default_search_runs_in_bounded_memory(monkeypatch):
         tracemalloc.stop()
     assert report.schedules == 700
     assert held[700] - held[200] < 2**19, held  # one engine keeps about 3 kB per example: 1.5 MB for these 500
+
+
+def test_a_campaign_state_from_before_vacuity_counts_still_loads_unjudged(capsys, tmp_path):
+    from panicfuzz.campaign import campaign_dir, read_state, verdicts
+
+    assert main(["campaign", f"{IDLE}/returns", "--max-schedules", "20", "--workers", "1", "--corpus", str(tmp_path)]) == 1
+    path = campaign_dir(tmp_path) / "state"
+    data = json.loads(path.read_text())
+    for saved in data["variants"].values():
+        del saved["reached"], saved["accessed"]
+    path.write_text(json.dumps(data))
+    (v,) = verdicts(read_state(path))
+    assert v.ok is True and "VACUOUS" not in v.line  # not counted then: no vacuity verdict
