@@ -44,6 +44,7 @@ from .errors import UsageError
 from .executor import Executor
 from .model import Model
 from .modelcov import merge, model_dir
+from .search import vacuity
 from .work import SEARCH, VERIFY, Unit, model_ref
 
 STATE_SCHEMA = 2
@@ -94,6 +95,10 @@ class Progress:
     findings: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     recent: list[list[int]] = attrs.field(factory=list)  # [schedules, novelties] of the last units
     last_new: str | None = None
+    # Search schedules that reached the model's goal, and in which a CPU read or wrote shared
+    # state (panicfuzz.search.vacuity); None: not counted (a state from before they were).
+    reached: int | None = 0
+    accessed: int | None = 0
     verify: dict[str, Any] = attrs.field(factory=lambda: {"bound": None, "next": 1, "budget": 0, "schedules": 0, "states": 0})
 
     def new_known(self) -> tuple[int, int]:
@@ -167,10 +172,16 @@ _FIELDS: dict[str, Callable[[Any], bool]] = {
     "findings": lambda v: isinstance(v, dict) and all(_finding(f) for f in v.values()),
     "recent": lambda v: isinstance(v, list) and all(isinstance(r, list) and len(r) == 2 and all(_count(x) for x in r) for r in v),
     "last_new": lambda v: v is None or isinstance(v, str),
+    "reached": lambda v: v is None or _count(v),
+    "accessed": lambda v: v is None or _count(v),
     "verify": lambda v: isinstance(v, dict)
     and (v.get("bound") is None or (isinstance(v["bound"], list) and len(v["bound"]) == 2 and all(_count(x) for x in v["bound"])))
     and all(_count(v.get(k)) for k in ("next", "budget", "schedules", "states")),
 }
+
+
+# Fields added to the state since its schema: absent in an older campaign's state, they start here.
+_ADDED = {"reached": None, "accessed": None}
 
 
 def _count(v: Any) -> bool:
@@ -210,6 +221,7 @@ def load_state(path: Path, selected: list[tuple[type[Model], str]]) -> State:
     for key, saved in data["variants"].items():
         if not isinstance(saved, dict):
             raise CampaignError(f"{path}: field 'variants.{key}' must be an object")
+        saved = data["variants"][key] = {**_ADDED, **saved}
         for field, ok in _FIELDS.items():
             if field not in saved:
                 raise CampaignError(f"{path}: field 'variants.{key}.{field}' is missing")
@@ -512,6 +524,9 @@ class Campaign:
         p.states = sorted(set(p.states) | set(fresh_states))
         new_cov = merge(p.coverage, result["coverage"])
         p.schedules += result["schedules"] if unit.kind == SEARCH else 0
+        if p.reached is not None and p.accessed is not None:
+            p.reached += result["reached"]
+            p.accessed += result["accessed"]
         p.seconds = round(p.seconds + result["seconds"], 3)
         p.cpu = round(p.cpu + result["cpu"], 3)
         p.coverage_seconds = round(p.coverage_seconds + result["coverage_seconds"], 3)
@@ -523,7 +538,7 @@ class Campaign:
         else:
             v = result["verify"]
             p.verify["schedules"] += result["schedules"]
-            if v["complete"] and not result["findings"]:
+            if v["holds"]:  # complete, no counterexample, not vacuous
                 p.verify.update(bound=v["bounds"], next=v["bounds"][0] + 1, budget=0, states=v["states"])
             elif v["complete"] or result["findings"]:
                 p.verify["next"] = MAX_BOUND + 1  # a counterexample: verification is over
@@ -585,8 +600,11 @@ def verdict(p: Progress) -> Verdict:
     if not p.units and not p.verify["schedules"] and not hit:
         return Verdict(p.key, f"Observation {p.key} not run (claim: {claim})", None)
     judged = claimed.judge((s, f.get("names", [f["kind"]])) for s, f in hit.items())
-    ok = judged.ok
-    line = f"Observation {p.key} {'Sometimes' if hit else 'Never'} {len(hit)} {p.schedules} (expected {claim}: {'ok' if ok else 'UNEXPECTED: ' + judged.why()})"
+    counted = p.reached is not None and p.accessed is not None
+    vacuous = vacuity(p.schedules, p.reached, p.accessed) if counted and claimed.expected == "holds" and not hit else None
+    ok = judged.ok and vacuous is None
+    answer = f"VACUOUS: {vacuous}" if vacuous else "ok" if ok else "UNEXPECTED: " + judged.why()
+    line = f"Observation {p.key} {'Sometimes' if hit else 'Never'} {len(hit)} {p.schedules} (expected {claim}: {answer})"
     bound = p.verify["bound"]
     if bound is not None:
         line += f"; holds within {_bounds(*bound)}"

@@ -18,7 +18,8 @@ from .errors import UsageError
 EXIT_CODES = """\
 exit status (every command):
   0    as claimed: every variant gave its model's claimed outcome, every replay behaved as checked
-  1    not as claimed: an unexpected failure, a claimed failure not found, a replay that did not behave
+  1    not as claimed: an unexpected failure, a claimed failure not found, a replay that did not behave,
+       a vacuous "holds" (no schedule reached the model's goal, or none touched shared state)
   2    bad input: a flag, a file, a field or a model (one line naming it)
   3    inconclusive: verify's --max-schedules ran out before the bounds were explored
   70   internal error: a bug of panicfuzz itself, not a finding (please report it with the traceback)

@@ -39,6 +39,7 @@ from .trace import Action, Inject, Size, StallFor, measure, parse_action
 SCHEMA = 1
 MAX_BYTES = 8 << 20  # the largest shipped case is 12 KB
 MAX_COUNT = 2**53  # integers beyond this are not counts of anything a run did
+MAX_SEED = 2**64 - 1  # a dice seed (panicfuzz.strategies.hypothesis.SEEDS) is not a count
 FAILURE_KINDS = ("deadlock", "livelock", "hang", "invariant", "model-error")
 SIGNATURE = re.compile(r"(%s)-[0-9a-f]{12}" % "|".join(FAILURE_KINDS))
 
@@ -193,7 +194,7 @@ FIELDS = obj(
     {
         "tool_version": text(max_len=100),
         "timeline": listof(text()),
-        "found": obj({}, {"strategy": text(max_len=100), "seed": integer(-MAX_COUNT), "schedules": COUNT, "seconds": number}),
+        "found": obj({}, {"strategy": text(max_len=100), "seed": integer(-MAX_COUNT, MAX_SEED), "schedules": COUNT, "seconds": number}),
         "shrink": obj(
             {},
             {

@@ -230,6 +230,8 @@ class Machine:
         self.used: dict[str, int] = {}
         self.outcome: Outcome | None = None
         self.goal_reached = False
+        self.goal_owed = False  # Model.goal_pending() was true at a step boundary of this run
+        self.accesses = 0  # reads and writes of shared cells by CPUs (a run with none tested nothing)
         self.settle_left = 0  # after the goal: steps left for the other CPUs to settle
         self._parked = 0
         self._cancel: trio.CancelScope | None = None
@@ -397,6 +399,8 @@ class Machine:
         except Violation as v:
             self._finish(Outcome("invariant", v.message, ("invariant", v.key)))
             return None
+        if not self.goal_owed and self.model.goal is not None:
+            self.goal_owed = self.model.goal_pending()
         while True:
             runnable = [c for c in self._rotation() if self.runnable(c)]
             if not runnable:
@@ -559,6 +563,7 @@ class Machine:
     # -- shared memory and spin recognition ---------------------------------
 
     def note_read(self, cpu: Cpu, cell: Cell, value: Any) -> None:
+        self.accesses += 1
         if cpu.reads.get(cell, value) != value:
             cpu.wrote = True  # it changed under this iteration: not a fixed point
         cpu.reads[cell] = value
@@ -578,6 +583,7 @@ class Machine:
         if self.footprint is not None:
             self.footprint.add(cell)
         if cpu is not None:
+            self.accesses += 1
             cell.last_writer = cpu.id
         if old is not _CHANGED and old == cell.value:
             if cpu is not None:
@@ -628,6 +634,16 @@ class Machine:
     def reach_goal(self) -> None:
         self.goal_reached = True
         self.settle_left = self.model.settle_after_goal
+
+    def reached(self) -> bool:
+        """Whether the run got where the model says it should, without a failure: its goal
+        (`goal_reached()`, or `goal_pending()` true at some step and false at the end: a run that
+        ends held owes nothing), or (a model without one) every CPU returned."""
+        if self.outcome is None or self.outcome.kind is not None:
+            return False
+        if self.model.goal is not None:
+            return self.goal_reached or self.goal_owed
+        return all(c.done for c in self.cpus)
 
     # -- reports -------------------------------------------------------------
 

@@ -30,8 +30,9 @@ def claim(expected) -> str:
     return Claim.of(expected).text()
 
 
-def verdict_word(as_expected: bool) -> str:
-    return "as expected" if as_expected else "UNEXPECTED"
+def verdict_word(as_expected: bool, vacuous: str | None = None) -> str:
+    """A variant's verdict in a table: VACUOUS is a "holds" its runs cannot support (`search.vacuity`)."""
+    return "VACUOUS" if vacuous else "as expected" if as_expected else "UNEXPECTED"
 
 
 # -- JSON shapes -------------------------------------------------------------------
@@ -74,6 +75,9 @@ def verdict_json(v: Verdict, files: list[str], as_expected: bool) -> dict[str, A
         "seconds": v.seconds,
         "complete": v.complete,
         "reduced": v.reduced,
+        "reached_goal": v.reached,
+        "shared_access": v.accessed,
+        "vacuous": v.vacuous if v.complete and not v.findings else None,
         "findings": [found_json(f, p) for f, p in zip(v.findings, files)],
         "as_expected": as_expected,
     }
@@ -106,12 +110,14 @@ def fuzz_json(rows, args, root) -> dict[str, Any]:
         unproven = [{"signature": sig, "schedules": n} for sig, n in sorted(counted.items()) if sig not in known]
         seen = [(f["signature"], f["names"]) for f in found + hits] + [(u["signature"], names.get(u["signature"], ("hang",))) for u in unproven]
         judged = claimed.judge(seen)
+        vacuous = report.vacuous if claimed.expected == "holds" and not seen else None  # "holds" would prove nothing
         variants.append(
             {
                 "protocol": report.protocol,
                 "variant": report.variant,
                 "claim": claimed.as_dict(),
-                "as_expected": judged.ok,
+                "as_expected": judged.ok and vacuous is None,
+                "vacuous": vacuous,
                 "not_claimed": [{"signature": sig, "names": list(dict(seen)[sig])} for sig in judged.unclaimed],
                 "claimed_found": not judged.missing,
                 "new": found,
@@ -119,6 +125,8 @@ def fuzz_json(rows, args, root) -> dict[str, Any]:
                 "unproven": unproven,
                 "evidence": evidence,
                 "schedules": report.schedules,
+                "reached_goal": report.reached,
+                "shared_access": report.accessed,
                 "seconds": report.seconds,
                 "steps_per_second": round(report.steps / report.seconds) if report.seconds else None,
             }
@@ -154,7 +162,7 @@ def fuzz_text(doc: dict[str, Any], timelines: dict[str, str], *, quiet: bool = F
         (
             f"{v['protocol']}/{v['variant']}",
             Claim.from_dict(v["claim"]).kinds(),
-            verdict_word(v["as_expected"]),
+            verdict_word(v["as_expected"], v["vacuous"]),
             str(len(v["new"])),
             str(len(v["known"])),
             str(v["schedules"]),
@@ -173,7 +181,8 @@ def fuzz_text(doc: dict[str, Any], timelines: dict[str, str], *, quiet: bool = F
     if wrong:
         out += ["", "not as claimed:"]
         for v in wrong:
-            why = ([] if v["claimed_found"] else ["no claimed failure found"]) + [
+            why = ([f"VACUOUS: {v['vacuous']} (its \"holds\" proves nothing)"] if v["vacuous"] else [])
+            why += ([] if v["claimed_found"] else ["no claimed failure found"]) + [
                 f"{n['signature']} ({'; '.join(n['names'][1:] or n['names'])})" for n in v["not_claimed"]
             ]
             out += wrap(f"  {v['protocol']}/{v['variant']}  {claim_text(v['claim'])}, but: {', '.join(why)}", width, "    ")
@@ -249,7 +258,9 @@ def bounds(v: Verdict) -> str:
 def verify_answer(v: Verdict) -> str:
     if v.findings:
         return "counterexample"
-    return "holds" if v.complete else "inconclusive"
+    if not v.complete:
+        return "inconclusive"
+    return "vacuous" if v.vacuous else "holds"
 
 
 def verify_text(model_cls, v: Verdict, files: list[str], expected, as_expected: bool, **drawing) -> str:
@@ -261,6 +272,8 @@ def verify_text(model_cls, v: Verdict, files: list[str], expected, as_expected: 
     stats = f"{v.schedules} schedules, {v.states} distinct states, {v.seconds:.2f} s"
     if v.findings:
         answer = f"{len(v.findings)} counterexample(s) within {bounds(v)}"
+    elif v.complete and v.vacuous:
+        answer = f"VACUOUS within {bounds(v)}: {v.vacuous}, so \"holds\" would prove nothing"
     elif v.complete and v.preemptions == UNBOUNDED:
         answer = "holds: the whole state space was explored"
     elif v.whole_space:

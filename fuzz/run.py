@@ -28,6 +28,9 @@ class RunResult:
     final: tuple | None = None  # the shared state the run ended in (`final_state=True`), else None
     clock: tuple[int, ...] = ()  # virtual time (ns) of each log entry
     notes: tuple[tuple[int, int, str], ...] = ()  # timeline notes: (log position, cpu, text)
+    # For vacuity (a search whose runs never reach the goal, or touch nothing shared, proves nothing):
+    reached: bool = False  # the model's goal was reached (`Machine.reached`)
+    accesses: int = 0  # reads and writes of shared cells by CPUs
 
     @property
     def failed(self) -> bool:
@@ -82,4 +85,7 @@ def result_of(m: Machine, final_state: bool = False) -> RunResult:
     """The result of a machine that has run (`final_state`: with the shared state it ended in)."""
     assert m.outcome is not None
     final = model_state(m.model) if final_state else None
-    return RunResult(m.outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes))
+    return RunResult(
+        m.outcome, tuple(m.trace), "".join(m.kinds), tuple(m.log), final, clock=tuple(m.clock), notes=tuple(m.notes),
+        reached=m.reached(), accesses=m.accesses,
+    )

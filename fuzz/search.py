@@ -67,6 +67,25 @@ class SearchReport:
     steps: int
     findings: tuple[Finding, ...]
     known_hits: dict[str, int] = attrs.field(factory=dict)  # schedules per signature of `known` or a skipped kind
+    reached: int = 0  # schedules that reached the model's goal
+    accessed: int = 0  # schedules in which a CPU read or wrote shared state
+    vacuous: str | None = None  # why the schedules run prove nothing (`vacuity`), else None
+
+
+def vacuity(schedules: int, reached: int, accessed: int, goal: str = "the goal") -> str | None:
+    """Why `schedules` runs prove nothing about the model, or None.
+
+    A run that never reaches the goal, or in which no CPU touches shared state,
+    cannot go wrong in the way the model claims to rule out: a variant whose
+    every run is like that "holds" vacuously (a `cpu_main` that returns at once).
+    """
+    if not schedules:
+        return None
+    if not reached:
+        return f"{goal} was not reached in any of {schedules} schedules"
+    if not accessed:
+        return f"no CPU read or wrote shared state in any of {schedules} schedules"
+    return None
 
 
 def search(
@@ -111,7 +130,7 @@ def search(
     masked = set(known)
     known_hits: dict[str, int] = {}
     findings: list[Finding] = []
-    counts = {"schedules": 0, "steps": 0}
+    counts = {"schedules": 0, "steps": 0, "reached": 0, "accessed": 0}
     start = time.perf_counter()
 
     final = observe is not None
@@ -137,6 +156,8 @@ def search(
         def on_run(result: RunResult) -> None:
             counts["schedules"] += 1
             counts["steps"] += result.size.steps
+            counts["reached"] += result.reached
+            counts["accessed"] += result.accesses > 0
             sig = result.signature
             if sig in known or result.outcome.kind in skip_kinds:
                 masked.add(sig)  # before the strategy looks at it: never a finding
@@ -182,7 +203,14 @@ def search(
         steps=counts["steps"],
         findings=tuple(findings),
         known_hits=known_hits,
+        reached=counts["reached"],
+        accessed=counts["accessed"],
+        vacuous=vacuity(counts["schedules"], counts["reached"], counts["accessed"], _goal(model_cls)),
     )
+
+
+def _goal(model_cls: type[Model]) -> str:
+    return f"the goal ({model_cls.goal or 'every CPU returns'})"
 
 
 def _database_key(model_cls: type[Model], variant: str, masked: set[str]) -> bytes:
@@ -237,6 +265,9 @@ class Verdict:
     # Some alternative was left out for the bounds. False: every reachable state within the
     # step budget was explored, the bounds were not binding (always so for --complete).
     binding: bool = True
+    reached: int = 0  # schedules that reached the model's goal (a pruned one never counts)
+    accessed: int = 0  # schedules in which a CPU read or wrote shared state
+    vacuous: str | None = None  # why the schedules prove nothing (`vacuity`), else None
 
     @property
     def whole_space(self) -> bool:
@@ -244,7 +275,8 @@ class Verdict:
 
     @property
     def holds(self) -> bool:
-        return self.complete and not self.findings
+        """Every schedule within the bounds was explored, none failed, and they tested something."""
+        return self.complete and not self.findings and self.vacuous is None
 
 
 def verify(
@@ -272,7 +304,10 @@ def verify(
     masked: set[str] = set()
     findings: list[Finding] = []
     complete = True
+    reached = accessed = 0
     for result in explorer.runs():
+        reached += result.reached
+        accessed += result.accesses > 0
         if progress is not None:
             progress(explorer.schedules, explorer.states)
         sig = result.signature
@@ -299,6 +334,9 @@ def verify(
         findings=tuple(findings),
         reduced=reduce,
         binding=explorer.clipped,
+        reached=reached,
+        accessed=accessed,
+        vacuous=vacuity(explorer.schedules, reached, accessed, _goal(model_cls)),
     )
 
 
@@ -317,4 +355,4 @@ def _pct_runs(run, pct: PctSearch):
         yield result
 
 
-__all__ = ["Finding", "STRATEGIES", "SearchReport", "UNBOUNDED", "Verdict", "search", "verify"]
+__all__ = ["Finding", "STRATEGIES", "SearchReport", "UNBOUNDED", "Verdict", "search", "vacuity", "verify"]

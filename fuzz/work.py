@@ -124,6 +124,8 @@ def _search(model_cls: type[Model], unit: Unit, found: Callable[[Finding], None]
     return {
         "schedules": report.schedules,
         "steps": report.steps,
+        "reached": report.reached,
+        "accessed": report.accessed,
         "hits": hits,
         "states": sorted(new_states),
         "coverage": cov,
@@ -138,6 +140,8 @@ def _verify(model_cls: type[Model], unit: Unit, found: Callable[[Finding], None]
     return {
         "schedules": v.schedules,
         "steps": 0,
+        "reached": 0,  # the verdict's own (v.holds); only search units count toward a variant's vacuity
+        "accessed": 0,
         "hits": hits,
         "states": [],
         "coverage": {},

@@ -15,8 +15,9 @@ from panicfuzz.strategies import Replay
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 # Search budgets in the tests are the CI profile's; PANICFUZZ_PROFILE=nightly
-# multiplies every one of them for a longer, deeper run of the same tests.
-PROFILES = {"ci": 1, "nightly": 20}
+# multiplies every one of them for a longer, deeper run of the same tests. The
+# pytest plugin reads the same variable (its default profile is dev).
+PROFILES = {"dev": 1, "ci": 1, "nightly": 20}
 try:
     SCALE = PROFILES[os.environ.get("PANICFUZZ_PROFILE", "ci")]
 except KeyError:

@@ -57,6 +57,7 @@ CASES = [
     ("ncpus-huge", raw('"ncpus": 2', '"ncpus": 1' + "0" * 200), "field 'config.ncpus' is 1000000000"),
     ("ncpus-5000-digits", raw('"ncpus": 2', '"ncpus": 1' + "0" * 5000), "not JSON: Exceeds the limit"),
     ("ncpus-infinity", raw('"ncpus": 2', '"ncpus": 1e999'), "field 'config.ncpus' is Infinity"),
+    ("seed-beyond-64-bits", changed(lambda d: d["found"].update(seed=2**64)), f"field 'found.seed' is {2**64}, expected an integer from"),
     ("seconds-nan", raw('"seconds": 0.444', '"seconds": NaN'), "not JSON: NaN is not a JSON number"),
     ("no-config", changed(lambda d: d.pop("config")), "field 'config' is missing"),
     ("kind-unknown", changed(lambda d: d["failure"].update(kind="oops")), "field 'failure.kind' is \"oops\""),
@@ -101,6 +102,13 @@ def test_malformed_case_is_one_line_naming_the_field(capsys, tmp_path, command, 
     err = _one_line_error(capsys, [command, str(path)], fragment)
     assert str(path) in err
     assert path.read_text() == text  # left as it was
+
+
+def test_a_64_bit_dice_seed_is_a_valid_seed(tmp_path):
+    """`panicfuzz.schedules()` draws dice seeds up to 2**64 - 1 and saves them in `found.seed`."""
+    path = tmp_path / SHIPPED.name
+    path.write_text(changed(lambda d: d["found"].update(seed=2**64 - 1)))
+    assert corpus.load(path)["found"]["seed"] == 2**64 - 1
 
 
 def test_renamed_case_is_checked_against_its_signature(capsys, tmp_path):

@@ -6,8 +6,10 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from panicfuzz import corpus
 from panicfuzz.cli import EXIT_INTERNAL, main
 from panicfuzz.machine import HarnessBug
 from tests.support import CORPUS
+from tests import toys
 from tests.toys import Stuck
 
 SHIPPED = CORPUS / "hpet" / "mainline" / "deadlock-b0baa83d5539.json"
@@ -112,6 +115,7 @@ def test_the_directory_is_fsynced_after_the_rename(tmp_path, monkeypatch):
 WATCHED = """
 import json, time
 from panicfuzz.search import search
+from tests import toys
 from tests.toys import Stuck
 t0 = time.monotonic()
 report = search(Stuck, "spins", max_schedules=1000, seed=0)
@@ -133,3 +137,94 @@ def test_the_watchdog_turns_a_model_that_never_yields_into_a_model_error():
     assert message in [f"stuck at toys.py:{n} in spin_forever(): no schedule point for 0.2 s (Python code that never awaits "
                        "a primitive; $PANICFUZZ_STEP_BUDGET sets the budget)" for n in loop]
     assert report["schedules"] < 1000  # the search stopped at the stuck model: each stuck run costs a budget
+
+
+IDLE = f"{Path(toys.__file__)}:Idle"
+GOAL_NEVER = "the goal (CPU0 publishes the flag) was not reached in any of"
+NO_ACCESS = "no CPU read or wrote shared state in any of"
+
+
+@pytest.mark.parametrize(
+    "variant, reason",
+    [("returns", GOAL_NEVER), ("no-goal", NO_ACCESS), ("works", None)],
+    ids=["goal-never-reached", "no-shared-access", "not-vacuous"],
+)
+@pytest.mark.parametrize("command", ["fuzz", "fuzz-json", "verify", "verify-json", "campaign"])
+def test_a_model_that_does_nothing_is_not_called_holds(capsys, tmp_path, command, variant, reason):
+    """Issue 18.4: a `cpu_main` that returns at once "holds" vacuously: not as claimed, exit 1."""
+    json_out = command.endswith("-json")
+    argv = {
+        "fuzz": ["fuzz", IDLE, "--variant", variant, "--max-schedules", "40"],
+        "verify": ["verify", IDLE, "--variant", variant, "--preemptions", "1"],
+        "campaign": ["campaign", f"{IDLE}/{variant}", "--max-schedules", "40", "--workers", "1"],
+    }[command.removesuffix("-json")]
+    code = main([*argv, "--corpus", str(tmp_path), *(["--json"] if json_out else [])])
+    out = capsys.readouterr().out
+    assert code == (0 if reason is None else 1), out
+    if json_out:
+        (entry,) = json.loads(out)["variants"]
+        assert entry["as_expected"] is (reason is None)
+        assert (entry["vacuous"] or "").startswith(reason or "")
+        assert bool(entry["vacuous"]) is (reason is not None)
+        assert entry["shared_access"] == (0 if variant != "works" else entry["schedules"])
+        if command == "verify-json":
+            assert entry["answer"] == ("holds" if reason is None else "vacuous")
+    elif reason is None:
+        assert "VACUOUS" not in out
+    elif command == "fuzz":
+        assert f"toy-idle/{variant}  holds  VACUOUS" in out
+        assert f"toy-idle/{variant}  holds, but: VACUOUS: {reason}" in out and 'its "holds" proves nothing' in out
+    elif command == "verify":
+        assert f"toy-idle/{variant}: VACUOUS within 1 preemption and 1 injected event: {reason}" in out
+    else:
+        assert f"Observation toy-idle/{variant} Never 0 40 (expected holds: VACUOUS: " in out
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)], ids=["SIGKILL", "SIGINT"])
+def test_a_killed_fuzz_keeps_its_first_finding_as_a_complete_case(tmp_path, signum, code):
+    """A finding is saved the moment it is shrunk: a kill right after it leaves a valid case that replays."""
+    argv = ["fuzz", "hpet", "--variant", "mainline", "--max-schedules", "1000000", "--corpus", str(tmp_path)]
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from panicfuzz.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not (saved := corpus.files(tmp_path)):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.005)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    if signum == signal.SIGINT:  # (a SIGKILL inside a later save may leave a temporary: the next write removes it)
+        assert err.endswith("panicfuzz: interrupted (saved findings are complete files)\n") and not out
+        assert [p.name for p in tmp_path.rglob("*") if p.is_file() and not p.name.endswith(".json")] == []
+    for path in saved:
+        data = corpus.load(path)
+        assert path.stem == data["failure"]["signature"]
+        assert main(["replay", str(path)]) == 0
+
+
+def test_a_long_default_search_runs_in_bounded_memory(monkeypatch):
+    """Issue 18.7: a Hypothesis engine keeps every example it ran; a fresh one every CHUNK examples
+    keeps the search's memory flat (bench/memory.py measures the real figure)."""
+    import gc
+    import tracemalloc
+
+    from panicfuzz.search import search
+    from panicfuzz.strategies import hypothesis
+
+    monkeypatch.setattr(hypothesis, "CHUNK", 100)
+    held = {}
+
+    def progress(done, _total):
+        if done in (200, 700):
+            gc.collect()  # what is held, not garbage waiting for the cycle collector
+            held[done] = tracemalloc.get_traced_memory()[0]
+
+    tracemalloc.start()
+    try:
+        report = search(toys.Idle, "works", max_schedules=700, seed=0, progress=progress)
+    finally:
+        tracemalloc.stop()
+    assert report.schedules == 700
+    assert held[700] - held[200] < 2**19, held  # one engine keeps about 3 kB per example: 1.5 MB for these 500

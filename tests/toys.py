@@ -290,3 +290,35 @@ class Stuck(Model):
         n = 0
         while True:
             n += 1
+
+
+class Idle(Model):
+    """Every CPU's entry returns at once: nothing can go wrong, so nothing is tested (vacuity)."""
+
+    name = "toy-idle"
+    seed = 109
+    ncpus = 2
+    goal = "CPU0 publishes the flag"
+    variants = (
+        Variant("returns", "holds", "cpu_main returns at once: the goal is never reached"),
+        Variant("no-goal", "holds", "as returns, in a model without a goal: no shared access ever happens"),
+        Variant("works", "holds", "CPU0 writes the flag, CPU1 reads it, CPU0 reaches the goal"),
+    )
+
+    def __init__(self, variant: str):
+        super().__init__(variant)
+        self.flag = Cell("flag", 0)
+        if variant == "no-goal":
+            self.goal = None
+
+    def goal_pending(self) -> bool:
+        return self.flag.value != 0  # owed once CPU0 started (as a panic model's, once panic() began)
+
+    async def cpu_main(self, cpu: int) -> None:
+        if self.variant != "works":
+            return
+        if cpu == 0:
+            await WRITE_ONCE(self.flag, 1)
+            await goal_reached("flag published")
+        else:
+            await READ_ONCE(self.flag)

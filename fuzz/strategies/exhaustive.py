@@ -293,7 +293,7 @@ class _DfsSource:
     def _cut(self, machine):
         self.ex.pruned += 1
         machine.footprint = None
-        raise CutOff(RunResult(Outcome(None, "pruned"), tuple(machine.trace), "".join(machine.kinds)))
+        raise CutOff(RunResult(Outcome(None, "pruned"), tuple(machine.trace), "".join(machine.kinds), accesses=machine.accesses))
 
 
 def event_capacity(model_cls) -> int:

@@ -31,6 +31,7 @@ stopped).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 from typing import Callable, Iterator
 
@@ -51,6 +52,11 @@ RATES = (0.1, 0.2, 0.3, 0.5)
 SWEEP_AFTER = 30  # runs before the sweep starts
 SWEEP_EVERY = 3  # Hypothesis examples per schedule of the sweep
 SWEEP_BOUNDS = (1, 1)  # (preemptions, injected events) of the sweep
+# Examples per Hypothesis engine. An engine keeps every example it ran (its tree of
+# choices, and a cache of up to 10,000 results): about 2.5 MB per 1,000 schedules, without
+# bound. A long search (with a seed) runs a fresh engine every CHUNK examples, seeded from
+# the search's seed and the chunk's number, so its memory stays flat (bench/memory.py).
+CHUNK = 2000
 
 
 def dice(seed: int) -> Dice:
@@ -183,8 +189,18 @@ def hypothesis_search(
         if hits[ident(first)] is not None:
             return result, split(first)[0]
         with isolated():
-            found = find(strategy, test, settings=config, random=None if seed is None else random.Random(seed), database_key=key)
-        return hits[ident(found)], split(found)[0]
+            if seed is None:  # Hypothesis' randomness (or derandomize: every engine would draw the same)
+                found = find(strategy, test, settings=config, random=None, database_key=key)
+                return hits[ident(found)], split(found)[0]
+            for chunk in itertools.count():
+                before = spent
+                try:
+                    found = find(strategy, test, settings=settings(config, max_examples=min(max_examples, CHUNK)),
+                                 random=random.Random(seed if chunk == 0 else f"{seed}/{chunk}"), database_key=key)
+                    return hits[ident(found)], split(found)[0]
+                except NoSuchExample:
+                    if spent == before:  # nothing left that Hypothesis would try
+                        return None
     except _Hit as hit:
         return hit.hit
     except NoSuchExample:
