@@ -54,10 +54,10 @@ def names(kind: str, parts: Sequence[Any]) -> tuple[str, ...]:
         out.append(f"invariant {parts[1]}")
     elif kind == "deadlock":
         for entry in parts:
-            func = entry[1]
+            func = entry.get("in")
             if func:
                 out.append(f"deadlock in {func}()")
-                out += [f"deadlock on {cell} in {func}()" for _, cell in (entry[2] if len(entry) > 2 else ())]
+                out += [f"deadlock on {cell} in {func}()" for cell, _ in entry.get("on", ())]
     elif kind in ("livelock", "hang") and len(parts) >= 2:
         out += [f"{kind} in {where}" for where in parts[1] if where.endswith("()")]
     return tuple(dict.fromkeys(out))

@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  panicfuzz list\n"
             "  panicfuzz fuzz --max-schedules 300\n"
-            "  panicfuzz show corpus/hpet/mainline/deadlock-5647f1bbf8b5.json --format mail\n"
+            "  panicfuzz show corpus/hpet/mainline/deadlock-b0baa83d5539.json --format mail\n"
             "  panicfuzz replay corpus/hpet/mainline/*.json --variant panic-cpu-check\n\n"
             + EXIT_CODES
             + "\n\nJSON output (--json) is documented in docs/json.md; shell completion: see README.\n\n"

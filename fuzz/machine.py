@@ -38,6 +38,7 @@ import trio
 from panicfuzz import protocols
 
 from .cells import Cell, raw_spinlock_t
+from .helper import is_helper
 from .trace import Action, Inject, Run, StallFor, duration
 from .watchdog import Stuck, watching
 
@@ -698,8 +699,9 @@ def _model_stack(frame) -> list:
 
 
 def _shown(code) -> bool:
-    """A model function worth naming: not the entry, not a local helper (a loop condition)."""
-    return _is_model_code(code.co_filename) and code.co_name != "cpu_main" and "<locals>" not in code.co_qualname
+    """A model function worth naming: not the entry, not a local helper (a loop condition),
+    not a marked one (`panicfuzz.model.helper`)."""
+    return _is_model_code(code.co_filename) and code.co_name != "cpu_main" and "<locals>" not in code.co_qualname and not is_helper(code)
 
 
 def _model_location(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ import attrs
 from .machine import Kind
 
 from .claims import FAILURE_KINDS
+from .helper import helper  # noqa: F401 - models import it from here
 
 OUTCOMES = ("holds", "fails")
 

@@ -95,27 +95,44 @@ def terminal_outcome(m: Machine) -> Outcome:
 def _shape(m: Machine, stuck: list[Cpu]) -> tuple:
     """What makes two deadlocks the same bug: the shape of the wait-for relation.
 
-    A spinner is described by the function it spins in and what it spins on (a
-    lock held by itself or by another CPU, or plain cells); without spinners,
-    each CPU that is neither done nor in user mode by its state and function.
-    CPU numbers, the interrupt that led there and where a lock was taken are left
-    out: the same wait reached by another path is the same bug.
+    Per stuck CPU (the spinners; without any, every CPU neither done nor in user
+    mode): how it waits (spin, poll, halt) and the kernel function it waits in,
+    and for a spinner what it waits on: the held locks (else the cells it
+    re-reads), each with whoever holds it: itself, or the holder's own wait,
+    function and context (task, or the interrupt that stopped it there). CPU
+    numbers, values, helpers (`panicfuzz.model.helper`), the frames below the
+    innermost kernel function (where an interrupt landed), the context that led
+    the waiter there and where a lock was taken are left out: the same wait
+    reached by another path is the same bug.
     """
-    parts = []
-    for c in stuck:
-        frames = m.model_frames(c)
-        entry = [type(c.wait).__name__.lower(), frames[-1] if frames else ""]
-        if isinstance(c.wait, (Spin, Poll)):
-            entry.append(
-                sorted(
-                    ("self" if cell.value == c.id else "other", cell.name)
-                    if isinstance(cell, raw_spinlock_t) and cell.value is not None
-                    else ("cell", cell.name)
-                    for cell in c.wait.cells
-                )
-            )
-        parts.append(entry)
-    return tuple(sorted(parts, key=json.dumps))
+    shape = sorted((_waiter(m, c) for c in stuck), key=json.dumps)
+    return tuple(shape + ([{"after": "goal"}] if m.goal_reached else []))
+
+
+def _waiter(m: Machine, cpu: Cpu) -> dict:
+    """A stuck CPU in a deadlock's shape (see `_shape`)."""
+    entry = _state(m, cpu)
+    del entry["context"]  # the path that led the waiter here (a panic from an IRQ or a #GP) is not the bug
+    w = cpu.wait
+    if isinstance(w, (Spin, Poll)):
+        locks = [c for c in w.cells if isinstance(c, raw_spinlock_t) and c.value is not None]
+        entry["on"] = sorted([c.name, _holder(m, cpu, c)] for c in locks or w.cells)
+    return entry
+
+
+def _state(m: Machine, cpu: Cpu) -> dict:
+    if cpu.done:
+        return {"waits": "done", "context": ""}
+    frames = m.model_frames(cpu)
+    return {"waits": type(cpu.wait).__name__.lower(), "in": frames[-1] if frames else "", "context": cpu.contexts[-1][0]}
+
+
+def _holder(m: Machine, cpu: Cpu, cell) -> str | dict:
+    if not isinstance(cell, raw_spinlock_t) or cell.value is None:
+        return "cell"
+    if cell.value == cpu.id:
+        return "self"
+    return _state(m, m.cpus[cell.value])
 
 
 def hang_outcome(m: Machine) -> Outcome:

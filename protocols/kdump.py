@@ -98,7 +98,7 @@ from panicfuzz.kernel import (
     trace_printk,
 )
 from panicfuzz.machine import Kind
-from panicfuzz.model import Event, Variant
+from panicfuzz.model import Event, Variant, helper
 
 from .blocks.crash import X86Crash
 from .blocks.nmi import NMI_REASON_IOCHK
@@ -296,6 +296,7 @@ class Kdump(X86Crash):
         await self.do_IRQ(SERIAL_VECTOR, False)
 
     # eth0 asserts INTx: the IO-APIC sends the pin's vector, CPU1's local APIC accepts it
+    @helper
     async def eth0_asserts_intx(self) -> None:
         rte = await self.hw_eth0_intx_accepted()
         await self.do_IRQ(rte.vector, True)
@@ -318,6 +319,7 @@ class Kdump(X86Crash):
     # for level-triggered vectors). Only one CPU ever touches pin 19 at a time here.
 
     # The device raises INTx and the local APIC accepts the vector: remote IRR := 1.
+    @helper
     async def hw_eth0_intx_accepted(self) -> IO_APIC_route_entry:
         await WRITE_ONCE(self.eth0_intx, 1)
         rte = self.rte[ETH0_PIN].value._replace(irr=True)
@@ -325,6 +327,7 @@ class Kdump(X86Crash):
         return rte
 
     # A level pin with its line asserted, unmasked and remote IRR clear is delivered.
+    @helper
     async def hw_ioapic_service(self, pin: int, rte: IO_APIC_route_entry) -> None:
         if not rte.level or rte.mask or rte.irr:
             return
@@ -337,6 +340,7 @@ class Kdump(X86Crash):
         await send_IPI(rte.dest, functools.partial(self.do_IRQ, rte.vector, True), f"vector {rte.vector:#x}")
 
     # The EOI for a level vector reaches the IO-APIC: remote IRR := 0 on pins with that vector.
+    @helper
     async def hw_ioapic_eoi(self, vector: int) -> None:
         rte = await READ_ONCE(self.rte[ETH0_PIN])
         if rte.vector != vector or not rte.irr:

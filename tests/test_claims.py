@@ -70,7 +70,11 @@ def test_the_judgement_rules():
 
 def test_failure_names():
     assert names("invariant", ("invariant", "k")) == ("invariant", "invariant k")
-    shape = (["spin", "read_hpet", [["other", "hpet.lock"]]], ["halt", "crash_nmi_callback"])
+    shape = (
+        {"waits": "spin", "in": "read_hpet", "on": [["hpet.lock", {"waits": "halt", "in": "stop_this_cpu", "context": "REBOOT_VECTOR"}]]},
+        {"waits": "halt", "in": "crash_nmi_callback"},
+        {"after": "goal"},
+    )
     assert names("deadlock", shape) == (
         "deadlock",
         "deadlock in read_hpet()",

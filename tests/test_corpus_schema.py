@@ -14,7 +14,7 @@ from panicfuzz import corpus
 from panicfuzz.cli import main
 from tests.support import CORPUS
 
-SHIPPED = CORPUS / "hpet" / "mainline" / "deadlock-5647f1bbf8b5.json"
+SHIPPED = CORPUS / "hpet" / "mainline" / "deadlock-b0baa83d5539.json"
 BASE = json.loads(SHIPPED.read_text())
 N, STEPS = len(BASE["trace"]), BASE["failure"]["steps"]  # actions, steps
 
@@ -61,7 +61,7 @@ CASES = [
     ("seconds-nan", raw('"seconds": 0.444', '"seconds": NaN'), "not JSON: NaN is not a JSON number"),
     ("no-config", changed(lambda d: d.pop("config")), "field 'config' is missing"),
     ("kind-unknown", changed(lambda d: d["failure"].update(kind="oops")), "field 'failure.kind' is \"oops\""),
-    ("signature-kind", changed(lambda d: d["failure"].update(kind="invariant")), "field 'failure.signature' is \"deadlock-5647f1bbf8b5\", not a invariant signature"),
+    ("signature-kind", changed(lambda d: d["failure"].update(kind="invariant")), "field 'failure.signature' is \"deadlock-b0baa83d5539\", not a invariant signature"),
     ("no-log-digest", changed(lambda d: d.pop("event_log_sha256")), "field 'event_log_sha256' is missing"),
     ("timeline-str", changed(lambda d: d.update(timeline="x")), "field 'timeline' is \"x\", expected a list"),
     ("minimal-str", changed(lambda d: d["shrink"].update(minimal="yes")), "field 'shrink.minimal' is \"yes\", expected true or false"),
@@ -114,7 +114,7 @@ def test_a_64_bit_dice_seed_is_a_valid_seed(tmp_path):
 def test_renamed_case_is_checked_against_its_signature(capsys, tmp_path):
     path = tmp_path / "deadlock-000000000000.json"
     shutil.copy(SHIPPED, path)
-    _one_line_error(capsys, ["replay", str(path)], "field 'failure.signature' is \"deadlock-5647f1bbf8b5\", but the file is named for deadlock-000000000000")
+    _one_line_error(capsys, ["replay", str(path)], "field 'failure.signature' is \"deadlock-b0baa83d5539\", but the file is named for deadlock-000000000000")
     other = tmp_path / "bug-for-lkml.json"  # a name that is not a signature is the user's choice
     shutil.copy(SHIPPED, other)
     assert main(["replay", str(other)]) == 0

@@ -8,7 +8,7 @@ import shutil
 from panicfuzz.cli import main
 from tests.support import CORPUS
 
-CASE = CORPUS / "hpet" / "mainline" / "deadlock-5647f1bbf8b5.json"
+CASE = CORPUS / "hpet" / "mainline" / "deadlock-b0baa83d5539.json"
 
 
 def test_migrate_renames_a_stale_signature_and_leaves_a_lost_case_alone(tmp_path, capsys):

@@ -20,7 +20,7 @@ from panicfuzz.model import Event, Model, Variant
 from tests.support import CORPUS
 
 GOLDEN = Path(__file__).parent / "golden"
-CASE = CORPUS / "hpet" / "mainline" / "deadlock-9b6c9de34f92.json"  # 1 preemption, a masked pending IPI
+CASE = CORPUS / "hpet" / "mainline" / "deadlock-e7599f253a99.json"  # 1 preemption, a masked pending IPI
 
 
 def run(capsys, *argv):

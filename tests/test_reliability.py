@@ -21,7 +21,7 @@ from tests.support import CORPUS
 from tests import toys
 from tests.toys import Stuck
 
-SHIPPED = CORPUS / "hpet" / "mainline" / "deadlock-5647f1bbf8b5.json"
+SHIPPED = CORPUS / "hpet" / "mainline" / "deadlock-b0baa83d5539.json"
 
 
 def _loop(tmp_path: Path) -> Path:

@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
             "my fix do differently?), or two cases (each on its own variant, or both on --variant). Names the "
             "first decision where the schedules differ too."
         ),
-        epilog="examples:\n  panicfuzz diff corpus/hpet/mainline/deadlock-5647f1bbf8b5.json --variant panic-cpu-check\n"
-        "  panicfuzz diff corpus/hpet/mainline/deadlock-5647f1bbf8b5.json corpus/hpet/mainline/deadlock-9b6c9de34f92.json",
+        epilog="examples:\n  panicfuzz diff corpus/hpet/mainline/deadlock-b0baa83d5539.json --variant panic-cpu-check\n"
+        "  panicfuzz diff corpus/hpet/mainline/deadlock-b0baa83d5539.json corpus/hpet/mainline/deadlock-e7599f253a99.json",
     )
     s.add_argument("files", nargs="+", metavar="FILE", help="one corpus file (with --variant) or two")
     s.add_argument("--variant", help="with one file: the variant to compare with the case's own; with two: run both on it")

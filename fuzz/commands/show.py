@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
             "paste into a mail to LKML), markdown (a table for an issue or a review), html and svg (a colour page "
             "or image, via rich). --steps adds each row's step number and virtual time."
         ),
-        epilog="examples:\n  panicfuzz show corpus/hpet/mainline/deadlock-5647f1bbf8b5.json --format mail\n"
-        "  panicfuzz show corpus/hpet/mainline/deadlock-5647f1bbf8b5.json --format svg > hpet.svg",
+        epilog="examples:\n  panicfuzz show corpus/hpet/mainline/deadlock-b0baa83d5539.json --format mail\n"
+        "  panicfuzz show corpus/hpet/mainline/deadlock-b0baa83d5539.json --format svg > hpet.svg",
     )
     s.add_argument("files", nargs="+", metavar="FILE", help="corpus JSON files")
     s.add_argument("--variant", help="replay the case on this variant instead of its own")
