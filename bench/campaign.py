@@ -96,8 +96,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="runs per worker count (default: %(default)s)")
     ap.add_argument("--protocol", action="append", help="protocols in the campaign (default: hpet smp_stop kdump)")
-    ap.add_argument("--round", type=int, default=100, help="schedules per unit (default: %(default)s)")
-    ap.add_argument("--units", type=int, default=26, help="units per campaign (default: %(default)s)")
+    ap.add_argument("--round", type=int, default=200, help="schedules per unit (default: %(default)s)")
+    ap.add_argument("--units", type=int, default=40, help="units per campaign (default: %(default)s)")
     ap.add_argument("--json", default="bench/results-campaign.json", metavar="OUT")
     args = ap.parse_args()
     names = args.protocol or ["hpet", "smp_stop", "kdump"]
