@@ -410,33 +410,28 @@ class Machine:
 
                 self._finish(self._final(terminal_outcome(self)))
                 return None
-            if self.goal_reached:  # settling: the CPUs run on, nothing more is injected
-                action = self.decisions.choose(self, [Run(c.id) for c in runnable])
-                self.trace.append(action)
-                self.kinds.append("d" if action.cpu == runnable[0].id else "p" if runnable[0].id == self.last else "s")
-                self.last = action.cpu
-                return self.cpus[action.cpu]
-            if self.steps >= self.max_steps and self.fair is None:
-                from .livelock import FairContinuation
-
-                self.fair = FairContinuation()
-                self.event(None, f"step budget ({self.max_steps}) spent before the goal: continuing fairly")
-            if self.steps >= 2 * self.max_steps:
-                from .oracles import hang_outcome
-
-                self._finish(hang_outcome(self))
-                return None
             enabled: list[Action] = [Run(c.id) for c in runnable]
-            if self.fair is not None:
-                action = self.fair.choose(self, enabled)
-                if isinstance(action, Outcome):
-                    self._finish(action)
+            if not self.goal_reached:  # (settling after the goal: no step budget, nothing injected)
+                if self.steps >= self.max_steps and self.fair is None:
+                    from .livelock import FairContinuation
+
+                    self.fair = FairContinuation()
+                    self.event(None, f"step budget ({self.max_steps}) spent before the goal: continuing fairly")
+                if self.steps >= 2 * self.max_steps:
+                    from .oracles import hang_outcome
+
+                    self._finish(hang_outcome(self))
                     return None
-                self.trace.append(action)
-                self.kinds.append("f")
-                self.last = action.cpu
-                return self.cpus[action.cpu]
-            enabled += self._injections()
+                if self.fair is not None:
+                    action = self.fair.choose(self, enabled)
+                    if isinstance(action, Outcome):
+                        self._finish(action)
+                        return None
+                    self.trace.append(action)
+                    self.kinds.append("f")
+                    self.last = action.cpu
+                    return self.cpus[action.cpu]
+                enabled += self._injections()
             action = self.decisions.choose(self, enabled)
             self.trace.append(action)
             if action == enabled[0]:
@@ -583,13 +578,13 @@ class Machine:
         if self.footprint is not None:
             self.footprint.add(cell)
         if cpu is not None:
-            self.accesses += 1
             cell.last_writer = cpu.id
         if old is not _CHANGED and old == cell.value:
             if cpu is not None:
-                self.note_read(cpu, cell, old)
+                self.note_read(cpu, cell, old)  # to the spin recognition (and the access count), a read
             return
         if cpu is not None:
+            self.accesses += 1
             cpu.wrote = True
         for w in cell.watchers[:]:
             self._set_wait(w, None)
